@@ -1,0 +1,3 @@
+from dario.cli import main
+
+main()

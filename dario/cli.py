@@ -1,0 +1,198 @@
+"""The `dario` command. Thin: parse, then call into the modules that do the work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from typing import List, Optional
+
+import typer
+
+from dario import __version__
+from dario.store.config import ConfigError, load_config
+from dario.store.home import CorruptFileError, dario_home, ensure_home
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="See and steer every LLM API call a command-line program makes.")
+backend_app = typer.Typer(no_args_is_help=True, help="Configure where calls go (keys stay under DARIO_HOME, 0600).")
+app.add_typer(backend_app, name="backend")
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"dario: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def config():
+    try:
+        return load_config(ensure_home())
+    except (ConfigError, CorruptFileError) as e:
+        fail(str(e))
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dario {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    pass
+
+
+# -- backends ----------------------------------------------------------------
+@backend_app.command("add")
+def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, openrouter, ollama, deepseek, "
+                                                     "mistral, together, … or a name of your own"),
+                key: List[str] = typer.Option([], "--key", help="API key, or env:VAR to read it from the "
+                                                                "environment at use time. Repeatable."),
+                base_url: Optional[str] = typer.Option(None, "--base-url", help="Needed for unknown names."),
+                kind: Optional[str] = typer.Option(None, "--kind", help="anthropic or openai (default: openai "
+                                                                        "for unknown names)")) -> None:
+    """Add or replace a backend."""
+    cfg = config()
+    try:
+        b = cfg.add_backend(name, key, base_url, kind)
+        cfg.save()
+    except ConfigError as e:
+        fail(str(e))
+    typer.echo(f"backend {b.name}: {b.kind} at {b.base_url}, {len(b.keys)} key(s)"
+               + (" (default)" if cfg.default_backend == b.name else ""))
+
+
+@backend_app.command("list")
+def backend_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List backends. Keys are never shown, only how many there are and env: references."""
+    cfg = config()
+    rows = [{"name": b.name, "kind": b.kind, "base_url": b.base_url, "keys": len(b.keys),
+             "key_refs": [k for k in b.keys if k.startswith("env:")], "default": b.name == cfg.default_backend}
+            for b in cfg.backends.values()]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("no backends configured: dario backend add NAME --key KEY")
+        return
+    from rich.console import Console
+    from rich.table import Table
+    t = Table("name", "kind", "base url", "keys", "default")
+    for r in rows:
+        keys = f"{r['keys']}" + (f" ({', '.join(r['key_refs'])})" if r["key_refs"] else "")
+        t.add_row(r["name"], r["kind"], r["base_url"], keys, "*" if r["default"] else "")
+    Console().print(t)
+
+
+@backend_app.command("remove")
+def backend_remove(name: str) -> None:
+    """Remove a backend and its keys."""
+    cfg = config()
+    try:
+        cfg.remove_backend(name)
+        cfg.save()
+    except ConfigError as e:
+        fail(str(e))
+    typer.echo(f"removed backend {name}")
+
+
+# -- proxy -------------------------------------------------------------------
+def _install_uvloop() -> None:
+    try:
+        import uvloop  # optional: a faster event loop where available
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+@app.command()
+def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+          port: int = typer.Option(3456, "--port", help="Port to bind (0: any free port)."),
+          model: Optional[str] = typer.Option(None, "--model", help="Force every request to this model."),
+          otlp: Optional[str] = typer.Option(None, "--otlp", help="Also export each call to this OTLP/HTTP "
+                                                                  "endpoint."),
+          verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
+    """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
+    from dario.proxy.server import build_app, is_loopback, start
+    from dario.runtime import open_runtime
+
+    api_key = os.environ.get("DARIO_API_KEY") or None
+    if not is_loopback(host) and not api_key:
+        fail(f"refusing to serve on {host} (reachable from other machines) without DARIO_API_KEY set: "
+             f"set DARIO_API_KEY to a secret clients must send, or bind 127.0.0.1")
+    cfg = config()
+    rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else ())
+    if verbose:
+        from dario.verbose import VerboseRecorder
+        rt.pipeline.recorder = VerboseRecorder(rt.recorder)
+    record_run = getattr(rt.recorder, "record_run", None)
+    if record_run:
+        record_run(rt.run_id, source="proxy", argv=sys.argv, pid=os.getpid())
+
+    async def serve() -> None:
+        runner, bound = await start(build_app(rt.pipeline, api_key=api_key, forced_model=model, run_id=rt.run_id),
+                                    host, port)
+        typer.echo(f"dario proxy listening on http://{host}:{bound} (run {rt.run_id})", err=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await runner.cleanup()
+
+    _install_uvloop()
+    try:
+        asyncio.run(serve())
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    finally:
+        rt.close()
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help="The program to run."),
+         model: Optional[str] = typer.Option(None, "--model", help="Force every routed call to this model "
+                                                                   "(e.g. oai:gpt-4o-mini)."),
+         observe: bool = typer.Option(False, "--observe", help="Change nothing; only record."),
+         print_env: bool = typer.Option(False, "--print-env", help="Show what would be set, and why; run "
+                                                                   "nothing."),
+         intercept: List[str] = typer.Option([], "--intercept", help="Also intercept calls to this host. "
+                                                                      "Repeatable."),
+         queue_timeout: Optional[float] = typer.Option(None, "--queue-timeout", help="Seconds a call may wait "
+                                                                                    "for a key with headroom."),
+         otlp: Optional[str] = typer.Option(None, "--otlp", help="Also export each call to this OTLP/HTTP "
+                                                                 "endpoint."),
+         verbose: bool = typer.Option(False, "-v", "--verbose", help="Calls and a summary on stderr.")) -> None:
+    """Run CMD with its LLM calls intercepted in-process: dario shim [OPTIONS] -- CMD [ARGS]..."""
+    from dario.launcher.run import ShimOptions, exit_like, print_env as show_env, run_shim
+
+    if not cmd:
+        fail("nothing to run: dario shim [OPTIONS] -- CMD [ARGS]...")
+    opts = ShimOptions(forced_model=model, observe=observe, verbose=verbose, print_env=print_env,
+                       otlp_endpoint=otlp, intercept=tuple(intercept), queue_timeout=queue_timeout)
+    cfg = config()
+    if print_env:
+        raise typer.Exit(show_env(list(cmd), cfg, opts))
+    exit_like(run_shim(list(cmd), cfg, opts))
+
+
+def _register_optional() -> None:
+    """Commands whose modules live elsewhere register themselves here."""
+    from dario import cli_telemetry
+    cli_telemetry.register(app, dario_home)
+
+
+try:
+    _register_optional()
+except ImportError:  # pragma: no cover - while a module is being written
+    pass
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

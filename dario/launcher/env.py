@@ -1,0 +1,98 @@
+"""The child's environment: every injection dario uses, each with the reason it is there.
+
+Real keys never enter it: dario's own keys stay in the host, variables that dario reads
+keys from (`env:VAR`) are removed, and a child with no key of its own gets the per-run
+token, which is worthless anywhere but this run's host.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import dario
+
+PAYLOAD = Path(dario.__file__).parent / "js_payload" / "payload.cjs"
+INJECTOR_DIR = Path(dario.__file__).parent / "shim" / "injector"
+BASE_URL_VARS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai", "OPENAI_API_BASE": "openai"}
+KEY_VARS = {"anthropic": ("ANTHROPIC_API_KEY", ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
+            "openai": ("OPENAI_API_KEY", ("OPENAI_API_KEY",))}
+DEFAULT_HOSTS = ("api.anthropic.com", "api.openai.com")
+
+
+@dataclass
+class ChildEnv:
+    env: dict[str, str]
+    set: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value shown, why)
+    removed: dict[str, str] = field(default_factory=dict)  # name -> why
+
+
+def original_bases(environ: dict[str, str]) -> dict[str, str]:
+    """The user's own base URLs: the fallback forwards there instead of the public API."""
+    out = {}
+    for var, provider in BASE_URL_VARS.items():
+        if environ.get(var) and provider not in out:
+            out[provider] = environ[var]
+    return out
+
+
+def _payload_path(private_dir: str) -> str:
+    # NODE_OPTIONS splits on spaces; a path with one is copied somewhere without
+    path = str(PAYLOAD)
+    if " " in path:
+        copy = Path(private_dir) / "payload.cjs"
+        copy.write_bytes(PAYLOAD.read_bytes())
+        path = str(copy)
+    return path
+
+
+def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fallback: str, hosts: list[str],
+                    strict: list[str], private_dir: str, observe: bool = False,
+                    key_env_refs: list[str] = ()) -> ChildEnv:
+    env = dict(environ)
+    out = ChildEnv(env)
+
+    def put(name: str, value: str, why: str, shown: str | None = None) -> None:
+        env[name] = value
+        out.set[name] = (shown if shown is not None else value, why)
+
+    for var in key_env_refs:
+        if var in env:
+            del env[var]
+            out.removed[var] = "dario reads a backend key from it; the child never holds real keys"
+
+    payload = _payload_path(private_dir) if PAYLOAD.is_file() else str(PAYLOAD)
+    put("DARIO_SHIM_SOCK", socket_path, "the host's private unix socket (0600, in a 0700 dir)")
+    put("DARIO_SHIM_TOKEN", token, "this run's token: the only credential the host accepts", "dario-run-…")
+    put("DARIO_SHIM_HOSTS", ",".join(hosts), "calls to these hosts are relayed to the host")
+    put("DARIO_SHIM_FALLBACK", fallback, "URLs under this prefix are the base-URL fallback",
+        fallback.replace(token, "<token>"))
+    put("DARIO_SHIM_STRICT", ",".join(strict),
+        "if the host is gone, calls to these hosts fail with a dario error instead of going direct")
+    node_opts = env.get("NODE_OPTIONS", "")
+    if not PAYLOAD.is_file():  # a broken install must not stop every Node program from starting
+        out.removed["NODE_OPTIONS/BUN_OPTIONS (not set)"] = f"the payload {PAYLOAD} is missing: reinstall dario"
+    elif payload not in node_opts:
+        put("NODE_OPTIONS", f"--require {payload}" + (f" {node_opts}" if node_opts else ""),
+            "Node children load the payload, which patches fetch and http(s)")
+    bun_opts = env.get("BUN_OPTIONS", "")
+    if PAYLOAD.is_file() and payload not in bun_opts:
+        put("BUN_OPTIONS", f"--preload={shlex.quote(payload) if ' ' in payload else payload}"
+            + (f" {bun_opts}" if bun_opts else ""), "Bun-compiled children preload the payload")
+    py = env.get("PYTHONPATH", "")
+    put("PYTHONPATH", str(INJECTOR_DIR) + (os.pathsep + py if py else ""),
+        "Python children import dario's sitecustomize, which patches httpx, httpx2 and requests")
+    put("ANTHROPIC_BASE_URL", fallback + "anthropic",
+        "fallback for programs the payload cannot reach (native binaries such as Claude Code >= 2.1.200)",
+        (fallback + "anthropic").replace(token, "<token>"))
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
+        put(var, fallback + "openai/v1", "fallback for programs the payload cannot reach",
+            (fallback + "openai/v1").replace(token, "<token>"))
+    if not observe:
+        for provider, (var, any_of) in KEY_VARS.items():
+            if not any(env.get(v) for v in any_of):
+                put(var, token, f"the child had no {provider} key: the run token stands in, valid only "
+                                f"against this host for this run", "dario-run-…")
+    return out

@@ -1,0 +1,97 @@
+"""Model name -> (backend, model as sent upstream).
+
+Order: an explicit `NAME:` prefix (any configured backend, plus `claude:` and `local:`),
+then aliases (built-in opus/sonnet/haiku and the user's own), then name patterns, then
+the default backend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dario.pipeline.backends import Backend
+
+# Floating aliases, as Claude Code resolves them (late 2026); users override in config "aliases".
+BUILTIN_ALIASES = {
+    "opus": "claude-opus-5-5",
+    "sonnet": "claude-sonnet-5-5",
+    "haiku": "claude-haiku-5-5",
+}
+OPENAI_PATTERNS = ("gpt-", "o1", "o3", "o4", "chatgpt-")
+
+
+class RoutingError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Route:
+    backend: Backend
+    model: str  # as sent upstream (prefix stripped, alias resolved)
+
+
+class Router:
+    def __init__(self, backends: dict[str, Backend], default: str | None = None,
+                 aliases: dict[str, str] | None = None) -> None:
+        self.backends = backends
+        self.default = default
+        self.aliases = {**BUILTIN_ALIASES, **(aliases or {})}
+
+    def resolve(self, model: str) -> Route:
+        if not isinstance(model, str) or not model.strip():
+            raise RoutingError("model must be a non-empty string")
+        seen: set[str] = set()
+        while model in self.aliases and model not in seen:  # aliases may chain; loops stop
+            seen.add(model)
+            model = self.aliases[model]
+
+        prefix, sep, rest = model.partition(":")
+        if sep and rest:
+            backend = self._by_prefix(prefix)
+            if backend is not None:
+                return Route(backend, self.aliases.get(rest, rest))
+
+        if model.startswith("claude-"):
+            return Route(self._anthropic(model), model)
+        if model.startswith(OPENAI_PATTERNS):
+            return Route(self._named("openai", model), model)
+        if self.default and self.default in self.backends:
+            return Route(self.backends[self.default], model)
+        if len(self.backends) == 1:
+            return Route(next(iter(self.backends.values())), model)
+        raise RoutingError(f"model {model!r} matches no backend and no default backend is set. "
+                           f"{self._configured()} Use NAME:{model} or set a default.")
+
+    # -- helpers -----------------------------------------------------------
+    def _configured(self) -> str:
+        if not self.backends:
+            return "No backends are configured (dario backend add NAME --key KEY)."
+        return "Configured backends: " + ", ".join(
+            f"{b.name} ({b.kind})" for b in self.backends.values()) + "."
+
+    def _by_prefix(self, prefix: str) -> Backend | None:
+        if prefix in self.backends:
+            return self.backends[prefix]
+        if prefix == "claude":
+            return self._anthropic(prefix + ":")
+        if prefix == "local":
+            local = [b for b in self.backends.values() if b.is_local]
+            if not local:
+                raise RoutingError(f"'local:' names a local backend, but none is configured. {self._configured()}")
+            return local[0]
+        return None
+
+    def _anthropic(self, model: str) -> Backend:
+        if "anthropic" in self.backends:
+            return self.backends["anthropic"]
+        kinds = [b for b in self.backends.values() if b.kind == "anthropic"]
+        if len(kinds) == 1:
+            return kinds[0]
+        why = "several are configured, name one" if kinds else "none is configured"
+        raise RoutingError(f"model {model!r} needs an anthropic-kind backend ({why}). {self._configured()}")
+
+    def _named(self, name: str, model: str) -> Backend:
+        if name in self.backends:
+            return self.backends[name]
+        raise RoutingError(f"model {model!r} routes to the backend named {name!r}, which is not configured. "
+                           f"{self._configured()}")

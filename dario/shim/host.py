@@ -1,0 +1,201 @@
+"""The shim host: the pipeline served inside the launcher to its children.
+
+Two doors, one handler (docs/architecture.md, "The shim relay protocol"):
+- a unix socket in a private 0700 directory (socket 0600) for the payload and the injector,
+  which name the original URL in `x-dario-target`;
+- a loopback TCP listener for the base-URL fallback, where the run token is part of the path.
+Both accept only this run's token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from dario.pipeline import protocol as proto
+from dario.pipeline.engine import CallContext, Pipeline
+
+# where each provider's calls go when the user had no base URL of their own
+PUBLIC_BASE = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
+MAX_BODY = 64 * 1024 * 1024
+
+
+@dataclass
+class ChildProcess:
+    pid: int
+    ppid: int | None
+    runtime: str
+    argv0: str
+    argv: list[str]
+    how: str  # "in-process" | "fallback"
+    seen: float = field(default_factory=time.time)
+
+
+def _deny(message: str, status: int = 401) -> web.Response:
+    return web.Response(status=status, body=proto.error_bytes(proto.ANTHROPIC, status, message),
+                        content_type="application/json", headers={"x-dario-error": "1"})
+
+
+class ShimHost:
+    def __init__(self, pipeline: Pipeline, *, run_id: str, observe: bool = False,
+                 forced_model: str | None = None, original_bases: dict[str, str] | None = None,
+                 on_process=None) -> None:
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.observe = observe
+        self.forced_model = forced_model
+        self.original_bases = {k: v.rstrip("/") for k, v in (original_bases or {}).items() if v}
+        self.token = "dario-run-" + secrets.token_urlsafe(24)
+        self.processes: dict[int, ChildProcess] = {}
+        self._on_process = on_process
+        self.dir: str | None = None
+        self.socket_path: str | None = None
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._peer_pids: dict[int, int | None] = {}
+
+    @property
+    def fallback_prefix(self) -> str:
+        return f"http://127.0.0.1:{self.port}/t/{self.token}/"
+
+    # -- lifecycle -------------------------------------------------------------
+    async def start(self) -> "ShimHost":
+        # a short private path: unix socket paths are limited to ~104 bytes
+        self.dir = tempfile.mkdtemp(prefix="dario-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        os.chmod(self.dir, 0o700)
+        self.socket_path = os.path.join(self.dir, "host.sock")
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/_dario/hello", self._hello)
+        app.router.add_route("*", "/t/{token}/{provider}/{tail:.*}", self._fallback)
+        app.router.add_route("*", "/{tail:.*}", self._relay)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        unix = web.UnixSite(self._runner, self.socket_path)
+        await unix.start()
+        os.chmod(self.socket_path, 0o600)
+        tcp = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await tcp.start()
+        self.port = tcp._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.pipeline.close()
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- handlers ----------------------------------------------------------------
+    def _token_ok(self, given: str | None) -> bool:
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def _ctx(self, target: str, pid: int | None) -> CallContext:
+        proc = self.processes.get(pid) if pid else None
+        return CallContext(source="shim", run_id=self.run_id, pid=pid, client=proc.argv0 if proc else None,
+                           forced_model=self.forced_model, observe=self.observe, target=target,
+                           run_tokens=(self.token,))
+
+    async def _hello(self, request: web.Request) -> web.Response:
+        if not self._token_ok(request.headers.get("x-dario-token")):
+            return _deny("dario: unknown run token")
+        try:
+            info = await request.json()
+            proc = ChildProcess(int(info["pid"]), info.get("ppid"), str(info.get("runtime", "?")),
+                                str(info.get("argv0", "")), [str(a) for a in info.get("argv") or []], "in-process")
+        except (ValueError, KeyError, TypeError):
+            return _deny("dario: malformed hello", 400)
+        self._remember(proc)
+        return web.json_response({"ok": True, "run_id": self.run_id})
+
+    def _remember(self, proc: ChildProcess) -> None:
+        if proc.pid in self.processes:
+            return
+        self.processes[proc.pid] = proc
+        if self._on_process is not None:
+            try:
+                self._on_process(proc)
+            except Exception:
+                pass
+
+    async def _relay(self, request: web.Request) -> web.StreamResponse:
+        if not self._token_ok(request.headers.get("x-dario-token")):
+            return _deny("dario: unknown run token")
+        target = request.headers.get("x-dario-target", "")
+        parts = urlsplit(target)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return _deny(f"dario: x-dario-target must be an absolute URL, got {target!r}", 400)
+        if target.startswith(self.fallback_prefix):  # a payload relaying a fallback URL
+            provider, _, tail = target[len(self.fallback_prefix):].partition("/")
+            target = self._original_url(provider, tail)
+            if target is None:
+                return _deny(f"dario: unknown provider {provider!r} in fallback URL", 404)
+        try:
+            pid = int(request.headers.get("x-dario-pid", ""))
+        except ValueError:
+            pid = None
+        return await self.pipeline.handle(request, self._ctx(target, pid),
+                                          proto.protocol_for_path(urlsplit(target).path))
+
+    async def _fallback(self, request: web.Request) -> web.StreamResponse:
+        if not self._token_ok(request.match_info["token"]):
+            return _deny("dario: unknown run token")
+        target = self._original_url(request.match_info["provider"], request.match_info["tail"])
+        if target is None:
+            return _deny(f"dario: unknown provider {request.match_info['provider']!r}", 404)
+        if request.query_string:
+            target += "?" + request.query_string
+        pid = self._peer_pid(request)
+        if pid is not None and pid not in self.processes:
+            self._remember(_describe(pid))
+        return await self.pipeline.handle(request, self._ctx(target, pid),
+                                          proto.protocol_for_path(urlsplit(target).path))
+
+    def _original_url(self, provider: str, tail: str) -> str | None:
+        """Map a fallback path back to where the child meant to call."""
+        if provider not in PUBLIC_BASE:
+            return None
+        base = self.original_bases.get(provider) or PUBLIC_BASE[provider]
+        tail = tail.lstrip("/")
+        if provider == "openai" and tail.startswith("v1/"):
+            tail = tail[3:]  # OPENAI_BASE_URL carries /v1; the original base has its own prefix
+        return f"{base}/{tail}"
+
+    def _peer_pid(self, request: web.Request) -> int | None:
+        """Which child process owns this loopback connection (so fallback calls are attributed)."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if not peer:
+            return None
+        port = peer[1]
+        if port in self._peer_pids:
+            return self._peer_pids[port]
+        pid = None
+        try:
+            import psutil
+            for c in psutil.net_connections(kind="tcp4"):
+                if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == self.port:
+                    pid = c.pid
+                    break
+        except Exception:
+            pid = None
+        if len(self._peer_pids) > 4096:
+            self._peer_pids.clear()
+        self._peer_pids[port] = pid
+        return pid
+
+
+def _describe(pid: int) -> ChildProcess:
+    try:
+        import psutil
+        p = psutil.Process(pid)
+        argv = p.cmdline()
+        return ChildProcess(pid, p.ppid(), "native", argv[0] if argv else p.name(), argv, "fallback")
+    except Exception:
+        return ChildProcess(pid, None, "native", "?", [], "fallback")

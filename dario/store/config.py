@@ -1,0 +1,111 @@
+"""config.json (everything but secrets) and credentials.json (the keys), both 0600.
+
+Keys live apart from the rest so config.json can be shown, copied or diffed freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dario.pipeline.backends import KINDS, KNOWN, Backend
+from dario.store.home import dario_home, read_json, write_json
+
+DEFAULT_TELEMETRY = {"capture_bodies": True, "body_cap_bytes": 262144, "otlp_endpoint": None}
+DEFAULT_TIMEOUTS = {"connect": 10.0, "first_byte": 600.0, "idle": 300.0}
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass
+class Config:
+    home: Path
+    backends: dict[str, Backend] = field(default_factory=dict)
+    default_backend: str | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
+    telemetry: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TELEMETRY))
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    extra: dict[str, Any] = field(default_factory=dict)  # sections other modules own
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.json"
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.home / "credentials.json"
+
+    def literal_keys(self) -> list[str]:
+        """Every stored key (not env: references): what must never appear in output."""
+        return [k for b in self.backends.values() for k in b.keys if not k.startswith("env:")]
+
+    def save(self) -> None:
+        backends = {
+            name: {"kind": b.kind, "base_url": b.base_url, **({"models": b.models} if b.models else {})}
+            for name, b in self.backends.items()
+        }
+        data = {**self.extra, "backends": backends, "default_backend": self.default_backend,
+                "aliases": self.aliases, "telemetry": self.telemetry, "prices": self.prices,
+                "timeouts": self.timeouts}
+        write_json(self.config_path, data)
+        write_json(self.credentials_path,
+                   {"backends": {n: {"keys": b.keys} for n, b in self.backends.items() if b.keys}})
+
+    # -- backend edits (the CLI's verbs) ----------------------------------
+    def add_backend(self, name: str, keys: list[str], base_url: str | None = None,
+                    kind: str | None = None) -> Backend:
+        if not name or ":" in name or "/" in name:
+            raise ConfigError(f"invalid backend name {name!r}: use letters, digits, '-' or '_'")
+        known = KNOWN.get(name)
+        if base_url is None:
+            if known is None:
+                raise ConfigError(f"{name!r} is not a known provider ({', '.join(sorted(KNOWN))}); "
+                                  f"give its --base-url (and --kind if it speaks the Anthropic protocol)")
+            base_url = known[0]
+        if kind is None:
+            kind = known[1] if known else "openai"
+        if kind not in KINDS:
+            raise ConfigError(f"--kind must be one of {', '.join(KINDS)}, not {kind!r}")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"--base-url must start with http:// or https://, got {base_url!r}")
+        needs_key = known[2] if known else not Backend(name, kind, base_url).is_local
+        if needs_key and not keys:
+            raise ConfigError(f"backend {name!r} needs --key KEY (or --key env:VAR)")
+        backend = Backend(name, kind, base_url.rstrip("/"), list(dict.fromkeys(keys)))
+        self.backends[name] = backend
+        if self.default_backend is None:
+            self.default_backend = name
+        return backend
+
+    def remove_backend(self, name: str) -> None:
+        if name not in self.backends:
+            raise ConfigError(f"no backend named {name!r}; configured: {', '.join(self.backends) or 'none'}")
+        del self.backends[name]
+        if self.default_backend == name:
+            self.default_backend = next(iter(self.backends), None)
+
+
+def load_config(home: Path | None = None) -> Config:
+    home = home or dario_home()
+    raw = read_json(home / "config.json", {})
+    creds = read_json(home / "credentials.json", {})
+    cfg = Config(home=home)
+    key_map = {n: (v or {}).get("keys", []) for n, v in (creds.get("backends") or {}).items()}
+    for name, b in (raw.get("backends") or {}).items():
+        try:
+            cfg.backends[name] = Backend(name, b["kind"], b["base_url"], list(key_map.get(name, [])),
+                                         b.get("models"))
+        except (KeyError, TypeError) as e:
+            raise ConfigError(f"{cfg.config_path}: backend {name!r} lacks {e}") from None
+    cfg.default_backend = raw.get("default_backend")
+    cfg.aliases = dict(raw.get("aliases") or {})
+    cfg.telemetry = {**DEFAULT_TELEMETRY, **(raw.get("telemetry") or {})}
+    cfg.prices = dict(raw.get("prices") or {})
+    cfg.timeouts = {**DEFAULT_TIMEOUTS, **(raw.get("timeouts") or {})}
+    cfg.extra = {k: v for k, v in raw.items()
+                 if k not in {"backends", "default_backend", "aliases", "telemetry", "prices", "timeouts"}}
+    return cfg
