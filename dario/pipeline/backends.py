@@ -63,7 +63,8 @@ class Backend:
         """Upstream URL for one of dario's endpoints, in this backend's protocol."""
         base = self.base_url.rstrip("/")
         if self.kind == "anthropic":
-            return base + (path if path.startswith("/v1/") else "/v1/messages")
+            # keep Anthropic sub-paths (count_tokens); anything else is a chat call
+            return base + (path if path.startswith("/v1/messages") else "/v1/messages")
         # openai-compatible: the base carries the version prefix
         return base + "/chat/completions"
 

@@ -1,0 +1,92 @@
+"""Model name -> backend, in the documented order."""
+
+from __future__ import annotations
+
+import pytest
+
+from dario.pipeline.backends import Backend
+from dario.pipeline.routing import BUILTIN_ALIASES, Router, RoutingError
+from dario.redact import redact
+
+
+def b(name, kind="openai", url=None):
+    return Backend(name, kind, url or f"https://{name}.example/v1", ["k"])
+
+
+BACKENDS = {
+    "anthropic": b("anthropic", "anthropic", "https://api.anthropic.com"),
+    "openai": b("openai"),
+    "groq": b("groq"),
+    "ollama": Backend("ollama", "openai", "http://127.0.0.1:11434/v1"),
+}
+
+
+def route(model, backends=BACKENDS, default="groq", aliases=None):
+    r = Router(backends, default, aliases).resolve(model)
+    return r.backend.name, r.model
+
+
+def test_explicit_prefix_wins_and_is_stripped():
+    assert route("groq:llama-3.3-70b") == ("groq", "llama-3.3-70b")
+    assert route("openai:claude-lookalike") == ("openai", "claude-lookalike")
+    assert route("ollama:llama3:8b") == ("ollama", "llama3:8b")  # only the first colon is the prefix
+
+
+def test_claude_and_local_prefixes():
+    assert route("claude:claude-x") == ("anthropic", "claude-x")
+    assert route("local:qwen") == ("ollama", "qwen")
+    with pytest.raises(RoutingError, match="local"):
+        route("local:qwen", {"openai": b("openai")})
+
+
+def test_aliases_builtin_and_user():
+    assert route("sonnet") == ("anthropic", BUILTIN_ALIASES["sonnet"])
+    assert route("fast", aliases={"fast": "groq:llama-3.1-8b"}) == ("groq", "llama-3.1-8b")
+    assert route("opus", aliases={"opus": "claude-opus-custom"}) == ("anthropic", "claude-opus-custom")
+    assert route("groq:sonnet") == ("groq", BUILTIN_ALIASES["sonnet"])
+    assert route("a", aliases={"a": "b", "b": "a"})[0] == "groq"  # a loop ends, then the default
+
+
+def test_patterns():
+    for m in ("gpt-4o-mini", "o1-preview", "o3-mini", "o4-mini", "chatgpt-4o-latest"):
+        assert route(m) == ("openai", m)
+    assert route("claude-sonnet-4-5") == ("anthropic", "claude-sonnet-4-5")
+    assert route("llama-3.3") == ("groq", "llama-3.3")
+
+
+def test_claude_goes_to_the_only_anthropic_kind_backend():
+    bs = {"gw": b("gw", "anthropic"), "groq": b("groq")}
+    assert route("claude-x", bs) == ("gw", "claude-x")
+    bs["gw2"] = b("gw2", "anthropic")
+    with pytest.raises(RoutingError, match="several"):
+        route("claude-x", bs)
+
+
+def test_unroutable_lists_the_configured_backends():
+    with pytest.raises(RoutingError) as e:
+        route("gpt-4o", {"groq": b("groq")}, default=None)
+    assert "groq (openai)" in str(e.value) and "'openai'" in str(e.value)
+    with pytest.raises(RoutingError, match="No backends are configured"):
+        route("anything", {}, default=None)
+    with pytest.raises(RoutingError, match="non-empty"):
+        route("")
+
+
+def test_single_backend_is_the_default():
+    assert route("whatever", {"groq": b("groq")}, default=None) == ("groq", "whatever")
+
+
+@pytest.mark.parametrize("secret", [
+    "sk-ant-api03-AbCdEf0123456789xyz", "sk-proj-0123456789abcdefgh", "gsk_0123456789abcdefghij",
+    "dario-run-AbCdEf0123456789", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+])
+def test_redact_known_shapes(secret):
+    text = f"failed with {secret} in it; Authorization: Bearer {secret}"
+    out = redact(text)
+    assert secret not in out and "[REDACTED]" in out and out.startswith("failed with")
+
+
+def test_redact_literal_and_fields():
+    assert "hunter2hunter2" not in redact('{"api_key": "hunter2hunter2"}')
+    assert redact("custom-key-value ok", ["custom-key-value"]) == "[REDACTED] ok"
+    assert redact("plain text stays") == "plain text stays"
