@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
 
 from dario.pipeline.engine import Pipeline
-from dario.pipeline.record import NullRecorder, Recorder
+from dario.pipeline.record import Recorder
 from dario.store.config import Config
 
 
@@ -38,17 +37,5 @@ def open_runtime(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets
 
 
 def make_recorder(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets: tuple[str, ...] = ()) -> Recorder:
-    try:
-        from dario.store.telemetry import BackgroundRecorder
-    except ImportError:  # pragma: no cover - telemetry is part of the package
-        return NullRecorder()
-    endpoint = otlp_endpoint or os.environ.get("DARIO_OTLP_ENDPOINT") or cfg.telemetry.get("otlp_endpoint")
-    exporters = []
-    if endpoint:
-        from dario.otlp import OTLPExporter
-        exporters.append(OTLPExporter(endpoint))
-    return BackgroundRecorder(cfg.home / "telemetry.db",
-                              capture_bodies=bool(cfg.telemetry.get("capture_bodies", True)),
-                              body_cap=int(cfg.telemetry.get("body_cap_bytes", 262144)),
-                              secrets=tuple(cfg.literal_keys()) + tuple(extra_secrets),
-                              prices=cfg.prices, exporters=exporters)
+    from dario.store.telemetry import open_recorder
+    return open_recorder(cfg.home, cfg, otlp_endpoint=otlp_endpoint, extra_secrets=extra_secrets)

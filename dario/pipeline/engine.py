@@ -20,7 +20,8 @@ from aiohttp import web
 
 from dario.pipeline import protocol as proto
 from dario.pipeline.backends import Backend, KeyUnavailable
-from dario.pipeline.keys import KeyChoice, KeyPool
+from dario.pipeline.keys import LIMITED, KeyChoice, KeyPool, Limited
+from dario.pipeline.limits import Limiter, LimitTimeout
 from dario.pipeline.meter import StreamMeter, Usage, usage_from_body
 from dario.pipeline.record import CallRecord, NullRecorder, Recorder
 from dario.pipeline.routing import Route, Router, RoutingError
@@ -43,10 +44,11 @@ ERROR_BODY_CAP = 64 * 1024
 class CallError(Exception):
     """A failure dario reports to the client itself, in the client's protocol."""
 
-    def __init__(self, status: int, message: str, etype: str | None = None) -> None:
+    def __init__(self, status: int, message: str, etype: str | None = None, headers: dict | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.etype = etype
+        self.headers = headers or {}
 
 
 @dataclass
@@ -95,10 +97,15 @@ class Pipeline:
     def __init__(self, backends: dict[str, Backend], *, default_backend: str | None = None,
                  aliases: dict[str, str] | None = None, recorder: Recorder | None = None,
                  timeouts: dict[str, float] | None = None, secrets: tuple[str, ...] = (),
-                 capture_bodies: bool = True, body_cap: int = 262144) -> None:
+                 capture_bodies: bool = True, body_cap: int = 262144, queue_timeout: float = 60.0,
+                 limits: dict[str, dict] | None = None) -> None:
         self.router = Router(backends, default_backend, aliases)
         self.backends = backends
         self.pools = {name: KeyPool(b) for name, b in backends.items()}
+        # how long a call may wait for a key with headroom (or a client-side limit) before its 429
+        self.queue_timeout = max(0.0, float(queue_timeout))
+        self.limiters = {name: lim for name, l in (limits or {}).items() if name in backends
+                         for lim in [Limiter(name, l.get("rpm"), l.get("max_concurrency"))] if lim.active}
         self.recorder = recorder or NullRecorder()
         t = timeouts or {}
         self.connect_timeout = float(t.get("connect", 10.0))
@@ -114,9 +121,10 @@ class Pipeline:
                     **kw) -> "Pipeline":
         return cls(cfg.backends, default_backend=cfg.default_backend, aliases=cfg.aliases, **kw,
                    recorder=recorder, timeouts=cfg.timeouts,
-                   secrets=tuple(cfg.literal_keys()) + tuple(extra_secrets),
+                   secrets=tuple(cfg.secret_values()) + tuple(extra_secrets),
                    capture_bodies=bool(cfg.telemetry.get("capture_bodies", True)),
-                   body_cap=int(cfg.telemetry.get("body_cap_bytes", 262144)))
+                   body_cap=int(cfg.telemetry.get("body_cap_bytes", 262144)),
+                   limits=getattr(cfg, "limits", None))
 
     # -- lifecycle -----------------------------------------------------------
     @property
@@ -173,7 +181,7 @@ class Pipeline:
             rec.status, rec.error = e.status, self._redact(str(e))
             return web.Response(status=e.status, body=proto.error_bytes(err_proto, e.status, rec.error,
                                                                        etype=e.etype),
-                                content_type="application/json", headers={"x-dario-error": "1"})
+                                content_type="application/json", headers={**e.headers, "x-dario-error": "1"})
         except asyncio.CancelledError:  # the client went away while we waited upstream
             rec.status, rec.error = 499, "client disconnected"
             raise
@@ -230,14 +238,20 @@ class Pipeline:
             if query and protocol_in == protocol_out:
                 url += "?" + query
         pool = self.pools.get(backend.name)
+        limiter = self.limiters.get(backend.name)
+        deadline = time.monotonic() + self.queue_timeout
+        if limiter is None:
+            return await self._send(request, ctx, rec, t0, url, payload, protocol_in, protocol_out,
+                                    upstream_model, pool, body, None, deadline)
         try:
-            choice = pool.pick(rec.conversation) if pool else None
-        except KeyUnavailable as e:
-            raise CallError(500, f"dario: backend {backend.name!r}: {e}") from None
-        rec.key_id = choice.key_id if choice else None
-        headers = self._upstream_headers(request, ctx, protocol_in, protocol_out, choice)
-        return await self._send(request, ctx, rec, t0, url, payload, headers, protocol_in, protocol_out,
-                                upstream_model, pool, choice, body)
+            await limiter.enter(deadline)  # a concurrency slot, held until the answer is fully relayed
+        except LimitTimeout as e:
+            raise CallError(429, str(e), headers={"retry-after": str(max(1, round(e.retry_after)))}) from None
+        try:
+            return await self._send(request, ctx, rec, t0, url, payload, protocol_in, protocol_out,
+                                    upstream_model, pool, body, limiter, deadline)
+        finally:
+            limiter.leave()
 
     def _translate_request(self, protocol_in: str, body: dict, model: str) -> dict:
         from dario.pipeline.translate import TranslationError
@@ -284,21 +298,85 @@ class Pipeline:
         headers["Content-Type"] = "application/json"
         return headers
 
-    async def _send(self, request, ctx, rec, t0, url, payload, headers, protocol_in, protocol_out,
-                    model, pool, choice, body) -> web.StreamResponse:
+    async def _upstream(self, request, ctx, rec, url, payload, protocol_in, protocol_out, pool, limiter,
+                        deadline) -> aiohttp.ClientResponse | Limited:
+        """The upstream answer to relay, or the provider's own 429/529 once no key has headroom in time.
+
+        A 429/529 on a pooled key arrives before any byte went to the client, so the call is
+        retried at once on another key; when every key is cooling it waits for the soonest
+        reset, up to the deadline.
+        """
+        pooled = pool is not None and len(pool) > 0
+        while True:
+            choice = None
+            if pooled:
+                try:
+                    choice = pool.pick(rec.conversation)
+                except KeyUnavailable as e:
+                    raise CallError(500, f"dario: backend {rec.backend!r}: {e}") from None
+                if choice is None:  # every key cooling
+                    wait = pool.ready_in()
+                    if time.monotonic() + wait > deadline:
+                        return self._limited(pool, protocol_out)
+                    await asyncio.sleep(wait)
+                    continue
+            rec.key_id = choice.key_id if choice else None
+            headers = self._upstream_headers(request, ctx, protocol_in, protocol_out, choice)
+            try:
+                if limiter is not None:
+                    await limiter.tick(deadline)
+                up = await asyncio.wait_for(
+                    self.session.request(request.method, url, data=payload, headers=headers, allow_redirects=False),
+                    self.first_byte_timeout)
+            except LimitTimeout as e:
+                pool and pool.release(choice)
+                raise CallError(429, str(e), headers={"retry-after": str(max(1, round(e.retry_after)))}) from None
+            except aiohttp.ConnectionTimeoutError:
+                pool and pool.release(choice)
+                raise CallError(504, f"dario: upstream {rec.backend} did not accept a connection within "
+                                     f"{self.connect_timeout:g}s") from None
+            except asyncio.TimeoutError:
+                pool and pool.release(choice)
+                raise CallError(504, f"dario: upstream {rec.backend} sent no response within "
+                                     f"{self.first_byte_timeout:g}s") from None
+            except aiohttp.ClientError as e:
+                pool and pool.release(choice)
+                raise CallError(502, f"dario: cannot reach upstream {rec.backend}: {e}") from None
+            except BaseException:  # cancelled: the client left
+                pool and pool.release(choice)
+                raise
+            if not pooled:
+                return up
+            pool.observe(choice, up.status, up.headers)
+            if up.status not in LIMITED:
+                return up
+            # the key cools down; keep the provider's answer for when every key stays cooling
+            try:
+                data = redact_bytes(await up.content.read(ERROR_BODY_CAP), self.secrets)
+            except aiohttp.ClientError:
+                data = b""
+            finally:
+                up.close()
+            pool.last_limited = Limited(up.status, {k: v for k, v in up.headers.items()
+                                                    if k.lower() not in _DROP_RESP}, data)
+
+    def _limited(self, pool: KeyPool, protocol_out: str) -> Limited:
+        last = pool.last_limited or Limited(429, {"Content-Type": "application/json"}, proto.error_bytes(
+            protocol_out, 429, f"dario: every key of backend {pool.backend.name!r} is rate-limited"))
+        headers = {k: v for k, v in last.headers.items() if k.lower() != "retry-after"}
+        headers["retry-after"] = str(pool.retry_after())  # the soonest reset among the keys
+        return Limited(last.status, headers, last.body)
+
+    async def _send(self, request, ctx, rec, t0, url, payload, protocol_in, protocol_out, model, pool, body,
+                    limiter=None, deadline=None) -> web.StreamResponse:
         translate = protocol_in != protocol_out
+        got = await self._upstream(request, ctx, rec, url, payload, protocol_in, protocol_out, pool, limiter,
+                                   time.monotonic() + self.queue_timeout if deadline is None else deadline)
+        if isinstance(got, Limited):
+            return self._error_data_answer(got.status, got.body, rec, t0, dict(got.headers), protocol_in,
+                                           protocol_out)
+        up = got
         try:
-            up = await asyncio.wait_for(
-                self.session.request(request.method, url, data=payload, headers=headers, allow_redirects=False),
-                self.first_byte_timeout)
-        except asyncio.TimeoutError:
-            raise CallError(504, f"dario: upstream {rec.backend} sent no response within "
-                                 f"{self.first_byte_timeout:g}s") from None
-        except aiohttp.ClientError as e:
-            raise CallError(502, f"dario: cannot reach upstream {rec.backend}: {e}") from None
-        try:
-            if pool is not None:
-                pool.observe(choice, up.status, up.headers)
             rec.status = up.status
             out_headers = {k: v for k, v in up.headers.items() if k.lower() not in _DROP_RESP}
             if up.status >= 400:
@@ -336,15 +414,20 @@ class Pipeline:
     async def _error_answer(self, up, rec, t0, out_headers, protocol_in, protocol_out) -> web.Response:
         # an upstream may echo the key it was sent: the client must never see dario's keys
         data = redact_bytes(await up.content.read(ERROR_BODY_CAP), self.secrets)
+        return self._error_data_answer(up.status, data, rec, t0, out_headers, protocol_in, protocol_out)
+
+    def _error_data_answer(self, status, data, rec, t0, out_headers, protocol_in, protocol_out) -> web.Response:
+        rec.status = status
         rec.error = data.decode("utf-8", "replace")[:2000]
         if protocol_in != protocol_out:
             from dario.pipeline.translate import responses as tresp
-            data = tresp.translate_error(data, up.status, protocol_out, protocol_in)
+            data = tresp.translate_error(data, status, protocol_out, protocol_in)
+            out_headers = {k: v for k, v in out_headers.items() if k.lower() != "content-type"}
             out_headers["Content-Type"] = "application/json"
         if self.capture:
             rec.response_body = data[: self.body_cap]
         rec.latency_ms = (time.perf_counter() - t0) * 1000
-        return web.Response(status=up.status, body=data, headers=out_headers)
+        return web.Response(status=status, body=data, headers=out_headers)
 
     async def _stream_answer(self, request, up, rec, t0, out_headers, protocol_in, protocol_out, model,
                              body) -> web.StreamResponse:

@@ -5,6 +5,7 @@ Keys live apart from the rest so config.json can be shown, copied or diffed free
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ class Config:
     telemetry: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TELEMETRY))
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     timeouts: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_TIMEOUTS))
+    limits: dict[str, dict[str, int]] = field(default_factory=dict)  # backend -> {"rpm", "max_concurrency"}
     extra: dict[str, Any] = field(default_factory=dict)  # sections other modules own
 
     @property
@@ -39,13 +41,20 @@ class Config:
     def credentials_path(self) -> Path:
         return self.home / "credentials.json"
 
-    def literal_keys(self) -> list[str]:
-        """Every stored key (not env: references): what must never appear in output."""
-        return [k for b in self.backends.values() for k in b.keys if not k.startswith("env:")]
+    def secret_values(self) -> list[str]:
+        """Every key dario knows of, stored or read from env:VAR now: what must never appear in output."""
+        out = []
+        for b in self.backends.values():
+            for k in b.keys:
+                value = os.environ.get(k[4:]) if k.startswith("env:") else k
+                if value:
+                    out.append(value)
+        return out
 
     def save(self) -> None:
         backends = {
-            name: {"kind": b.kind, "base_url": b.base_url, **({"models": b.models} if b.models else {})}
+            name: {"kind": b.kind, "base_url": b.base_url, **({"models": b.models} if b.models else {}),
+                   **self.limits.get(name, {})}
             for name, b in self.backends.items()
         }
         data = {**self.extra, "backends": backends, "default_backend": self.default_backend,
@@ -57,7 +66,8 @@ class Config:
 
     # -- backend edits (the CLI's verbs) ----------------------------------
     def add_backend(self, name: str, keys: list[str], base_url: str | None = None,
-                    kind: str | None = None) -> Backend:
+                    kind: str | None = None, rpm: int | None = None,
+                    max_concurrency: int | None = None) -> Backend:
         if not name or ":" in name or "/" in name:
             raise ConfigError(f"invalid backend name {name!r}: use letters, digits, '-' or '_'")
         known = KNOWN.get(name)
@@ -75,8 +85,15 @@ class Config:
         needs_key = known[2] if known else not Backend(name, kind, base_url).is_local
         if needs_key and not keys:
             raise ConfigError(f"backend {name!r} needs --key KEY (or --key env:VAR)")
+        limits = {k: v for k, v in (("rpm", rpm), ("max_concurrency", max_concurrency)) if v is not None}
+        if any(not isinstance(v, int) or v < 1 for v in limits.values()):
+            raise ConfigError("--rpm and --max-concurrency must be whole numbers of at least 1")
         backend = Backend(name, kind, base_url.rstrip("/"), list(dict.fromkeys(keys)))
         self.backends[name] = backend
+        if limits:
+            self.limits[name] = limits
+        else:
+            self.limits.pop(name, None)  # add replaces: limits go with the old definition
         if self.default_backend is None:
             self.default_backend = name
         return backend
@@ -85,8 +102,40 @@ class Config:
         if name not in self.backends:
             raise ConfigError(f"no backend named {name!r}; configured: {', '.join(self.backends) or 'none'}")
         del self.backends[name]
+        self.limits.pop(name, None)
         if self.default_backend == name:
             self.default_backend = next(iter(self.backends), None)
+
+    def _backend(self, name: str) -> Backend:
+        if name not in self.backends:
+            raise ConfigError(f"no backend named {name!r}; configured: {', '.join(self.backends) or 'none'}")
+        return self.backends[name]
+
+    def add_key(self, name: str, key: str) -> Backend:
+        """One more key in a backend's pool (a literal key or env:VAR)."""
+        b = self._backend(name)
+        if not key or key.strip() != key or key == "env:":
+            raise ConfigError("the key must be non-empty, without surrounding spaces")
+        if key in b.keys:
+            raise ConfigError(f"backend {name!r} already has that key")
+        b.keys.append(key)
+        return b
+
+    def remove_key(self, name: str, key: str) -> Backend:
+        """Drop a key, named by itself, its env:VAR reference or its fingerprint (key-…)."""
+        from dario.pipeline.keys import key_id
+        b = self._backend(name)
+        match = [k for k in b.keys if k == key or (not k.startswith("env:") and key_id(k) == key)]
+        if not match:
+            raise ConfigError(f"backend {name!r} has no such key (give the key, its env:VAR or its key id)")
+        rest = [k for k in b.keys if k not in match]
+        known = KNOWN.get(name)
+        needs_key = known[2] if known else not b.is_local
+        if needs_key and not rest:
+            raise ConfigError(f"that is the last key of backend {name!r}; add another first, "
+                              f"or `dario backend remove {name}`")
+        b.keys[:] = rest
+        return b
 
 
 def load_config(home: Path | None = None) -> Config:
@@ -101,6 +150,9 @@ def load_config(home: Path | None = None) -> Config:
                                          b.get("models"))
         except (KeyError, TypeError) as e:
             raise ConfigError(f"{cfg.config_path}: backend {name!r} lacks {e}") from None
+        limits = {k: b[k] for k in ("rpm", "max_concurrency") if isinstance(b.get(k), int) and b[k] > 0}
+        if limits:
+            cfg.limits[name] = limits
     cfg.default_backend = raw.get("default_backend")
     cfg.aliases = dict(raw.get("aliases") or {})
     cfg.telemetry = {**DEFAULT_TELEMETRY, **(raw.get("telemetry") or {})}

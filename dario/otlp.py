@@ -1,0 +1,136 @@
+"""Each call as an OpenTelemetry span (GenAI semantic conventions), sent over OTLP/HTTP.
+
+opentelemetry is imported only when an endpoint is configured, so a plain `dario`
+start never pays for it. Spans are built on the telemetry writer thread and sent by
+the SDK's BatchSpanProcessor thread, so neither the request path nor the SQLite
+writes wait on the collector.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from dario.pipeline.record import CallRecord
+from dario.redact import redact
+
+ENV_VAR = "DARIO_OTLP_ENDPOINT"
+
+# dario backend name -> gen_ai.provider.name well-known value
+_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "groq": "groq", "deepseek": "deepseek",
+              "mistral": "mistral_ai", "xai": "x_ai", "perplexity": "perplexity", "cohere": "cohere"}
+_HOST_PROVIDERS = {"api.anthropic.com": "anthropic", "api.openai.com": "openai", "api.groq.com": "groq",
+                   "api.deepseek.com": "deepseek", "api.mistral.ai": "mistral_ai", "api.x.ai": "x_ai"}
+
+
+def resolve_endpoint(cli_value: str | None = None, telemetry_cfg: Mapping[str, Any] | None = None) -> str | None:
+    """--otlp, then $DARIO_OTLP_ENDPOINT, then config telemetry.otlp_endpoint."""
+    return cli_value or os.environ.get(ENV_VAR) or (telemetry_cfg or {}).get("otlp_endpoint") or None
+
+
+def traces_url(endpoint: str) -> str:
+    """A collector base URL (http://host:4318) gets the OTLP traces path; a full one is kept."""
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
+
+
+def exporters_for(cli_value: str | None = None, telemetry_cfg: Mapping[str, Any] | None = None) -> list:
+    endpoint = resolve_endpoint(cli_value, telemetry_cfg)
+    return [OTLPExporter(endpoint)] if endpoint else []
+
+
+def _server(rec: CallRecord) -> tuple[str | None, int | None]:
+    backend = rec.backend or ""
+    if backend.startswith("passthrough:"):
+        netloc = backend.split(":", 1)[1]
+    else:
+        from dario.pipeline.backends import KNOWN
+        known = KNOWN.get(backend)
+        netloc = urlsplit(known[0]).netloc if known else ""
+    if not netloc:
+        return None, None
+    u = urlsplit("//" + netloc)
+    return u.hostname, u.port
+
+
+def provider_name(rec: CallRecord) -> str | None:
+    backend = rec.backend or ""
+    if backend in _PROVIDERS:
+        return _PROVIDERS[backend]
+    host, _ = _server(rec)
+    return _HOST_PROVIDERS.get(host or "") or rec.protocol_out or rec.protocol_in
+
+
+def span_attributes(rec: CallRecord) -> dict[str, Any]:
+    provider = provider_name(rec)
+    host, port = _server(rec)
+    attrs: dict[str, Any] = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,  # pre-1.37 name, still what many backends read
+        "gen_ai.request.model": rec.model_requested or rec.model,
+        "gen_ai.response.model": rec.model,
+        "gen_ai.request.stream": bool(rec.stream),
+        "gen_ai.usage.input_tokens": rec.input_tokens,
+        "gen_ai.usage.output_tokens": rec.output_tokens,
+        "gen_ai.usage.cache_read.input_tokens": rec.cache_read_tokens,
+        "gen_ai.usage.cache_creation.input_tokens": rec.cache_write_tokens,
+        "gen_ai.conversation.id": rec.conversation,
+        "server.address": host,
+        "server.port": port,
+        "http.request.method": rec.method,
+        "http.response.status_code": rec.status,
+        "dario.run_id": rec.run_id or None,
+        "dario.source": rec.source,
+        "dario.backend": rec.backend,
+        "dario.client": rec.client,
+        "dario.cost_usd": rec.cost_usd,
+        "dario.ttft_ms": rec.ttft_ms,
+        "dario.call_id": rec.id,
+    }
+    if rec.error or (rec.status or 0) >= 400:
+        # low-cardinality: the HTTP status when there is one, else a generic class
+        attrs["error.type"] = str(rec.status) if (rec.status or 0) >= 400 else "_OTHER"
+    return {k: v for k, v in attrs.items() if v is not None}
+
+
+class OTLPExporter:
+    """A telemetry exporter: `export(records)` and `shutdown()`, called by BackgroundRecorder."""
+
+    def __init__(self, endpoint: str, *, headers: Mapping[str, str] | None = None, timeout: float = 10.0,
+                 service_name: str = "dario", schedule_delay_ms: float = 1000) -> None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        self.endpoint = traces_url(endpoint)
+        self._kind, self._status, self._code = SpanKind.CLIENT, Status, StatusCode
+        # A private provider: dario must not change the global tracer of a host process.
+        self._provider = TracerProvider(resource=Resource.create({"service.name": service_name}),
+                                        shutdown_on_exit=False)
+        self._provider.add_span_processor(BatchSpanProcessor(
+            OTLPSpanExporter(endpoint=self.endpoint, headers=dict(headers or {}), timeout=timeout),
+            schedule_delay_millis=schedule_delay_ms))
+        self._tracer = self._provider.get_tracer("dario")
+
+    def export(self, records: Sequence[CallRecord]) -> None:
+        for rec in records:
+            if not rec.protocol_in:  # not an LLM call (e.g. /v1/models): no chat span
+                continue
+            start = int(rec.ts * 1e9)
+            end = start + int((rec.latency_ms or 0) * 1e6)
+            model = rec.model_requested or rec.model or "unknown"
+            span = self._tracer.start_span(f"chat {model}", kind=self._kind, attributes=span_attributes(rec),
+                                           start_time=start)
+            if rec.error or (rec.status or 0) >= 400:
+                span.set_status(self._status(self._code.ERROR, redact(rec.error or f"HTTP {rec.status}")[:500]))
+            span.end(end_time=end)
+
+    def force_flush(self, timeout_ms: int = 10000) -> bool:
+        return self._provider.force_flush(timeout_ms)
+
+    def shutdown(self) -> None:
+        self._provider.shutdown()

@@ -1,0 +1,65 @@
+"""One key per conversation, so every turn of an agent run groups together.
+
+An agent resends the whole history each turn, so the system prompt plus the first
+user message are the same on every turn of one conversation and differ between
+conversations. Only those fields are read (never the whole body), and text is
+normalised (blocks joined, whitespace collapsed) so the Anthropic and OpenAI shapes
+of one message give the same key, whichever side of a translation we look from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def _text(content: Any) -> str:
+    """The text of a message's content: a string or a list of text blocks/parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict) and block.get("type") in ("text", "input_text"):
+                t = block.get("text")
+                if isinstance(t, str):
+                    parts.append(t)
+        return "\n".join(parts)
+    return ""
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def conversation_key(protocol: str, body: dict) -> str | None:
+    """A 16-hex-digit key from system prompt + first user message, or None if neither exists."""
+    if not isinstance(body, dict):
+        return None
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        messages = []
+    system: list[str] = []
+    if protocol == "anthropic":
+        system.append(_text(body.get("system")))
+    first_user = None
+    for m in messages:
+        if not isinstance(m, dict):
+            continue
+        role = m.get("role")
+        if role in ("system", "developer") and first_user is None:
+            system.append(_text(m.get("content")))
+        elif role == "user":
+            first_user = _text(m.get("content"))
+            break
+    sys_text = _norm("\n".join(system))
+    user_text = _norm(first_user or "")
+    if not sys_text and not user_text:
+        return None
+    h = hashlib.sha256()
+    h.update(sys_text.encode("utf-8", "replace"))
+    h.update(b"\x00")
+    h.update(user_text.encode("utf-8", "replace"))
+    return h.hexdigest()[:16]

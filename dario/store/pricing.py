@@ -1,0 +1,110 @@
+"""What a call cost, from its token counts and a price table.
+
+Prices are USD per million tokens: (input, output, cache_read, cache_write).
+`input` means uncached input (Anthropic's meaning; the meter subtracts OpenAI's
+cached tokens from prompt_tokens), so the four counts never overlap.
+
+Sources, read 2025-2026 via the pricing pages as published then:
+  Anthropic: platform.claude.com/docs/en/about-claude/pricing (cache_write = the 5-minute
+             write price, the default TTL; 1-hour writes cost more and are not told apart
+             in the usage block).
+  OpenAI:    developers.openai.com/api/docs/pricing and the per-model pages (OpenAI
+             does not bill cache writes: cache_write = input).
+An unknown model costs None, never 0: a wrong zero hides spend. Users add or fix
+prices in config.json "prices", which always win.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+Price = tuple[float, float, float, float]  # input, output, cache_read, cache_write
+
+# Longest matching prefix wins, so "claude-opus-4-1" beats "claude-opus-4".
+PRICES: dict[str, Price] = {
+    # -- Anthropic ---------------------------------------------------------
+    "claude-opus-5": (5.0, 25.0, 0.50, 6.25),
+    "claude-opus-4-8": (5.0, 25.0, 0.50, 6.25),
+    "claude-opus-4-7": (5.0, 25.0, 0.50, 6.25),
+    "claude-opus-4-6": (5.0, 25.0, 0.50, 6.25),
+    "claude-opus-4-5": (5.0, 25.0, 0.50, 6.25),
+    "claude-opus-4-1": (15.0, 75.0, 1.50, 18.75),
+    "claude-opus-4": (15.0, 75.0, 1.50, 18.75),
+    "claude-sonnet-5": (2.0, 10.0, 0.20, 2.50),
+    "claude-sonnet-4": (3.0, 15.0, 0.30, 3.75),  # 4, 4.5, 4.6
+    "claude-3-7-sonnet": (3.0, 15.0, 0.30, 3.75),
+    "claude-3-5-sonnet": (3.0, 15.0, 0.30, 3.75),
+    "claude-haiku-4": (1.0, 5.0, 0.10, 1.25),  # 4.5
+    "claude-3-5-haiku": (0.80, 4.0, 0.08, 1.0),
+    "claude-3-haiku": (0.25, 1.25, 0.03, 0.30),
+    "claude-3-opus": (15.0, 75.0, 1.50, 18.75),
+    # -- OpenAI ------------------------------------------------------------
+    "gpt-5.5": (5.0, 30.0, 0.50, 5.0),
+    "gpt-5.4-mini": (0.75, 4.5, 0.075, 0.75),
+    "gpt-5.4-nano": (0.20, 1.25, 0.02, 0.20),
+    "gpt-5.4": (2.5, 15.0, 0.25, 2.5),
+    "gpt-5.2": (1.75, 14.0, 0.175, 1.75),
+    "gpt-5.1-codex-mini": (0.25, 2.0, 0.025, 0.25),
+    "gpt-5.1": (1.25, 10.0, 0.125, 1.25),
+    "gpt-5-mini": (0.25, 2.0, 0.025, 0.25),
+    "gpt-5-nano": (0.05, 0.40, 0.005, 0.05),
+    "gpt-5-pro": (15.0, 120.0, 15.0, 15.0),  # no cached-input discount listed
+    "gpt-5": (1.25, 10.0, 0.125, 1.25),
+    "gpt-4.1-mini": (0.40, 1.60, 0.10, 0.40),
+    "gpt-4.1-nano": (0.10, 0.40, 0.025, 0.10),
+    "gpt-4.1": (2.0, 8.0, 0.50, 2.0),
+    "gpt-4o-mini": (0.15, 0.60, 0.075, 0.15),
+    "gpt-4o": (2.5, 10.0, 1.25, 2.5),
+    "o4-mini": (1.10, 4.40, 0.275, 1.10),
+    "o3-mini": (1.10, 4.40, 0.55, 1.10),
+    "o3-pro": (20.0, 80.0, 20.0, 20.0),
+    "o3": (2.0, 8.0, 0.50, 2.0),  # after the June 2025 cut
+    "o1-mini": (1.10, 4.40, 0.55, 1.10),
+    "o1-pro": (150.0, 600.0, 150.0, 150.0),
+    "o1": (15.0, 60.0, 7.50, 15.0),
+}
+_BY_LENGTH = sorted(PRICES, key=len, reverse=True)
+_PROVIDER_PREFIX = re.compile(r"^(?:[a-z0-9_-]+/|[a-z0-9_-]+:)")  # "openai/gpt-4o", "anthropic:claude-…"
+
+
+def _norm(model: str) -> str:
+    m = model.strip().lower()
+    m = _PROVIDER_PREFIX.sub("", m)
+    # Anthropic's old dotted alias style ("claude-sonnet-4.5") -> dashed ids
+    return re.sub(r"(claude-[a-z0-9-]*?\d)\.(\d)", r"\1-\2", m) if m.startswith("claude") else m
+
+
+def _matches(model: str, prefix: str) -> bool:
+    # a prefix matches a whole id or an id continued by "-" (dated/variant suffix);
+    # "gpt-4o" must not match "gpt-4o-mini" only because mini is listed first (longest wins).
+    return model == prefix or model.startswith(prefix + "-") or model.startswith(prefix + "@")
+
+
+def price_for(model: str | None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> Price | None:
+    if not model:
+        return None
+    if overrides:
+        o = overrides.get(model) or overrides.get(_norm(model))
+        if isinstance(o, Mapping) and "input" in o and "output" in o:
+            inp, out = float(o["input"]), float(o["output"])
+            return (inp, out, float(o.get("cache_read", inp)), float(o.get("cache_write", inp)))
+    m = _norm(model)
+    for prefix in _BY_LENGTH:
+        if _matches(m, prefix):
+            return PRICES[prefix]
+    return None
+
+
+def cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
+         cache_read: int | None = None, cache_write: int | None = None,
+         overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:
+    """USD for one call; None when the model has no price or no token counts are known."""
+    if input_tokens is None and output_tokens is None and not cache_read and not cache_write:
+        return None
+    p = price_for(model, overrides)
+    if p is None:
+        return None
+    total = ((input_tokens or 0) * p[0] + (output_tokens or 0) * p[1]
+             + (cache_read or 0) * p[2] + (cache_write or 0) * p[3])
+    return round(total / 1_000_000, 10)

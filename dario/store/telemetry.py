@@ -1,0 +1,434 @@
+"""telemetry.db: one row per call, bodies apart, written off the hot path.
+
+The request path only ever calls `BackgroundRecorder.submit`, which puts the record on
+a queue and returns. A writer thread drains the queue, redacts and caps bodies,
+prices the call, and inserts a whole batch in one transaction (one fsync per batch,
+not per call). Several dario processes may share the file: WAL lets readers (`dario
+log --follow`) run beside a writer, and busy_timeout rides out the other's commits.
+Nothing unredacted is ever written, so neither the file nor its WAL holds a secret.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from dario.pipeline.record import CallRecord
+from dario.redact import redact, redact_bytes
+from dario.store import pricing
+
+log = logging.getLogger("dario.telemetry")
+
+DEFAULT_BODY_CAP = 262144
+# Column names of `calls`, in CallRecord order, bodies excluded (they live in `bodies`).
+CALL_COLUMNS = [f.name for f in fields(CallRecord) if f.name not in ("request_body", "response_body")]
+# What `dario log --json` shows: the record's own fields.
+RECORD_FIELDS = CALL_COLUMNS[:CALL_COLUMNS.index("error") + 1]
+
+# Each step runs once, in order, in one transaction with the version bump. Append only:
+# never edit a released step, add a new one.
+MIGRATIONS: list[list[str]] = [
+    [  # 1: calls
+        """CREATE TABLE calls (
+            id TEXT PRIMARY KEY, ts REAL NOT NULL, run_id TEXT NOT NULL DEFAULT '', pid INTEGER,
+            source TEXT, client TEXT, backend TEXT, model_requested TEXT, model TEXT,
+            protocol_in TEXT, protocol_out TEXT, stream INTEGER NOT NULL DEFAULT 0, status INTEGER,
+            input_tokens INTEGER, output_tokens INTEGER, cache_read_tokens INTEGER,
+            cache_write_tokens INTEGER, cost_usd REAL, latency_ms REAL, ttft_ms REAL, error TEXT,
+            method TEXT, path TEXT)""",
+        "CREATE INDEX calls_ts ON calls(ts)",
+        "CREATE INDEX calls_run ON calls(run_id, ts)",
+        "CREATE INDEX calls_model ON calls(model)",
+    ],
+    [  # 2: bodies, redacted and capped
+        """CREATE TABLE bodies (
+            call_id TEXT PRIMARY KEY REFERENCES calls(id) ON DELETE CASCADE,
+            request BLOB, request_size INTEGER, request_truncated INTEGER NOT NULL DEFAULT 0,
+            response BLOB, response_size INTEGER, response_truncated INTEGER NOT NULL DEFAULT 0)""",
+    ],
+    [  # 3: runs and the processes that said hello
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY, started REAL NOT NULL, source TEXT, argv TEXT, pid INTEGER)""",
+        """CREATE TABLE processes (
+            run_id TEXT NOT NULL, pid INTEGER NOT NULL, ppid INTEGER, runtime TEXT, argv0 TEXT,
+            how TEXT, ts REAL NOT NULL, PRIMARY KEY (run_id, pid))""",
+    ],
+    [  # 4: conversation grouping and key fingerprints
+        "ALTER TABLE calls ADD COLUMN conversation TEXT",
+        "ALTER TABLE calls ADD COLUMN key_id TEXT",
+        "CREATE INDEX calls_conversation ON calls(conversation)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _create_private(path: Path) -> None:
+    """Create the db file 0600 before SQLite does (SQLite gives -wal/-shm the same mode)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
+    path = Path(path)
+    _create_private(path)
+    conn = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable to the last commit on power loss, fast
+    if migrate:
+        apply_migrations(conn)
+    return conn
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return row[0] or 0
+
+
+def apply_migrations(conn: sqlite3.Connection, upto: int | None = None) -> int:
+    upto = SCHEMA_VERSION if upto is None else upto
+    if _version(conn) >= upto:
+        return _version(conn)
+    conn.execute("BEGIN IMMEDIATE")  # serialises two processes migrating at once
+    try:
+        current = _version(conn)  # re-read under the lock
+        for n in range(current, upto):
+            for sql in MIGRATIONS[n]:
+                conn.execute(sql)
+            conn.execute("INSERT INTO schema_version(version) VALUES (?)", (n + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return upto
+
+
+def prepare_body(data: bytes | None, cap: int, secrets: Sequence[str] = ()) -> tuple[bytes | None, int | None, bool]:
+    """(redacted body cut to `cap` bytes, original size, truncated?)."""
+    if data is None:
+        return None, None, False
+    size = len(data)
+    # Redact a little past the cap so a secret straddling the cut is still whole when masked.
+    red = redact_bytes(bytes(data[:cap + 4096]), tuple(secrets))
+    truncated = size > cap or len(red) > cap
+    return red[:cap], size, truncated
+
+
+class TelemetryStore:
+    """Queries (and the writer's inserts) over one telemetry.db."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- writes (the recorder's thread) ------------------------------------
+    def insert_calls(self, rows: Iterable[tuple[dict[str, Any], tuple | None]]) -> None:
+        cols = ", ".join(CALL_COLUMNS)
+        marks = ", ".join("?" * len(CALL_COLUMNS))
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                for call, body in rows:
+                    self.conn.execute(f"INSERT OR IGNORE INTO calls ({cols}) VALUES ({marks})",
+                                      [call.get(c) for c in CALL_COLUMNS])
+                    if body is not None:
+                        self.conn.execute(
+                            "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?, ?, ?, ?, ?)", (call["id"], *body))
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def insert_run(self, run: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.conn.execute("INSERT OR REPLACE INTO runs(run_id, started, source, argv, pid) VALUES (?,?,?,?,?)",
+                              (run["run_id"], run["started"], run.get("source"), run.get("argv"), run.get("pid")))
+
+    def insert_process(self, p: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.conn.execute(
+                "INSERT OR REPLACE INTO processes(run_id, pid, ppid, runtime, argv0, how, ts) VALUES (?,?,?,?,?,?,?)",
+                (p["run_id"], p["pid"], p.get("ppid"), p.get("runtime"), p.get("argv0"), p.get("how"), p["ts"]))
+
+    # -- queries ------------------------------------------------------------
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def recent(self, n: int = 20, run_id: str | None = None, after_ts: float | None = None,
+               after_seq: int | None = None) -> list[dict[str, Any]]:
+        """Calls without bodies, newest first; with after_seq, those inserted since, oldest first."""
+        where, args = [], []
+        if run_id is not None:
+            where.append("run_id = ?"), args.append(run_id)
+        if after_ts is not None:
+            where.append("ts > ?"), args.append(after_ts)
+        if after_seq is not None:
+            where.append("rowid > ?"), args.append(after_seq)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        order = "rowid ASC" if after_seq is not None else "ts DESC, rowid DESC"
+        rows = self._all(f"SELECT rowid AS seq, * FROM calls {clause} ORDER BY {order} LIMIT ?", [*args, n])
+        for r in rows:
+            r["stream"] = bool(r["stream"])
+        return rows
+
+    _GROUPS = {
+        "model": "COALESCE(model, model_requested)",
+        "backend": "backend",
+        "day": "date(ts, 'unixepoch', 'localtime')",
+        "run": "run_id",
+        "client": "client",
+    }
+
+    def usage(self, by: str = "model", since_seconds: float | None = None) -> list[dict[str, Any]]:
+        if by not in self._GROUPS:
+            raise ValueError(f"--by must be one of {', '.join(self._GROUPS)}, not {by!r}")
+        where, args = "", []
+        if since_seconds is not None:
+            where, args = "WHERE ts >= ?", [time.time() - since_seconds]
+        order = "key ASC" if by == "day" else "cost_usd IS NULL, cost_usd DESC, requests DESC"
+        # SUM over only NULLs is NULL: an all-unpriced group shows no cost instead of a false 0.
+        return [{by: r.pop("key"), **r} for r in self._all(f"""
+            SELECT {self._GROUPS[by]} AS key, COUNT(*) AS requests,
+                   COALESCE(SUM(input_tokens), 0) AS input_tokens,
+                   COALESCE(SUM(output_tokens), 0) AS output_tokens,
+                   COALESCE(SUM(cache_read_tokens), 0) AS cache_read_tokens,
+                   COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
+                   SUM(cost_usd) AS cost_usd,
+                   SUM(CASE WHEN error IS NOT NULL OR status >= 400 THEN 1 ELSE 0 END) AS errors
+            FROM calls {where} GROUP BY key ORDER BY {order}""", args)]
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run (recorded or only seen in calls), newest activity first, with totals."""
+        return self._all("""
+            WITH agg AS (SELECT run_id, COUNT(*) AS calls, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
+                                SUM(cost_usd) AS cost_usd, COALESCE(SUM(input_tokens), 0) AS input_tokens,
+                                COALESCE(SUM(output_tokens), 0) AS output_tokens
+                         FROM calls GROUP BY run_id),
+                 ids AS (SELECT run_id FROM runs UNION SELECT run_id FROM agg)
+            SELECT ids.run_id, COALESCE(r.started, a.first_ts) AS started, r.source, r.argv, r.pid,
+                   COALESCE(a.calls, 0) AS calls, a.last_ts, a.cost_usd,
+                   COALESCE(a.input_tokens, 0) AS input_tokens, COALESCE(a.output_tokens, 0) AS output_tokens,
+                   (SELECT COUNT(*) FROM processes p WHERE p.run_id = ids.run_id) AS processes
+            FROM ids LEFT JOIN runs r ON r.run_id = ids.run_id LEFT JOIN agg a ON a.run_id = ids.run_id
+            ORDER BY MAX(COALESCE(r.started, 0), COALESCE(a.last_ts, 0)) DESC""")
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return next((r for r in self.runs() if r["run_id"] == run_id), None)
+
+    def processes(self, run_id: str) -> list[dict[str, Any]]:
+        return self._all("SELECT * FROM processes WHERE run_id = ? ORDER BY ts", [run_id])
+
+    def calls_for_run(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's calls, oldest first, with their (redacted) bodies."""
+        rows = self._all("""SELECT c.*, b.request AS request_body, b.request_size, b.request_truncated,
+                                   b.response AS response_body, b.response_size, b.response_truncated
+                            FROM calls c LEFT JOIN bodies b ON b.call_id = c.id
+                            WHERE c.run_id = ? ORDER BY c.ts, c.rowid""", [run_id])
+        for r in rows:
+            r["stream"] = bool(r["stream"])
+        return rows
+
+    def last_run_id(self) -> str | None:
+        runs = self.runs()
+        return runs[0]["run_id"] if runs else None
+
+    def schema_version(self) -> int:
+        with self._lock:
+            return _version(self.conn)
+
+    def size_bytes(self) -> int:
+        """The file plus its WAL: what the store takes on disk."""
+        total = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                total += os.path.getsize(f"{self.path}{suffix}")
+            except OSError:
+                pass
+        return total
+
+
+_CLOSE = object()
+
+
+class BackgroundRecorder:
+    """The Recorder the pipeline calls: `submit` queues and returns; a thread does the rest."""
+
+    def __init__(self, store_path: Path | str, *, capture_bodies: bool = True, body_cap: int = DEFAULT_BODY_CAP,
+                 secrets: Sequence[str] = (), prices: Mapping[str, Mapping[str, float]] | None = None,
+                 exporters: Sequence[Any] = (), max_queue: int = 10_000, batch: int = 500) -> None:
+        self.store = TelemetryStore(store_path)
+        self.capture_bodies = capture_bodies
+        self.body_cap = int(body_cap)
+        self.secrets = tuple(s for s in secrets if s)
+        self.prices = dict(prices or {})
+        self.exporters = list(exporters)
+        self.dropped = 0  # records lost to a full queue (a writer stuck for a long time)
+        self._batch = batch
+        self._q: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="dario-telemetry", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    # -- hot path -------------------------------------------------------------
+    def submit(self, record: CallRecord) -> None:
+        try:
+            self._q.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+        except Exception:  # never let telemetry break a call
+            pass
+
+    def record_run(self, run_id: str, *, source: str, argv: Sequence[str] | str | None = None,
+                   pid: int | None = None, started: float | None = None) -> None:
+        argv_s = argv if isinstance(argv, str) or argv is None else " ".join(argv)
+        self._put(("run", {"run_id": run_id, "started": started or time.time(), "source": source,
+                           "argv": redact(argv_s, self.secrets) if argv_s else argv_s, "pid": pid}))
+
+    def record_process(self, run_id: str, pid: int, *, ppid: int | None = None, runtime: str | None = None,
+                       argv0: str | None = None, how: str = "in-process") -> None:
+        self._put(("process", {"run_id": run_id, "pid": pid, "ppid": ppid, "runtime": runtime,
+                               "argv0": argv0, "how": how, "ts": time.time()}))
+
+    def _put(self, item: Any) -> None:
+        try:
+            self._q.put_nowait(item)
+        except Exception:
+            pass
+
+    # -- lifecycle ------------------------------------------------------------
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is written (tests, CLI one-shots)."""
+        if self._closed or not self._thread.is_alive():
+            return False
+        done = threading.Event()
+        try:
+            self._q.put(done, timeout=timeout)
+        except queue.Full:
+            return False
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        try:
+            self._q.put(_CLOSE, timeout=timeout)
+        except queue.Full:
+            pass
+        self._thread.join(timeout)
+        for ex in self.exporters:
+            try:
+                ex.shutdown()
+            except Exception as e:  # pragma: no cover - depends on the exporter
+                log.warning("telemetry exporter shutdown failed: %s", e)
+        if not self._thread.is_alive():
+            self.store.close()
+
+    # -- writer thread ---------------------------------------------------------
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            items = [self._q.get()]
+            while len(items) < self._batch:
+                try:
+                    items.append(self._q.get_nowait())
+                except queue.Empty:
+                    break
+            records, events = [], []
+            for it in items:
+                if it is _CLOSE:
+                    stop = True
+                elif isinstance(it, threading.Event):
+                    events.append(it)
+                elif isinstance(it, CallRecord):
+                    records.append(it)
+                elif isinstance(it, tuple) and len(it) == 2:
+                    self._write_meta(it)
+                # anything else was handed to submit() by mistake: dropped, never raised
+            try:
+                if records:
+                    self._write_records(records)
+            except Exception as e:  # the thread must outlive any one bad batch
+                log.warning("telemetry: batch failed: %s", e)
+            for ev in events:
+                ev.set()
+
+    def _write_meta(self, item: tuple[str, dict]) -> None:
+        try:
+            (self.store.insert_run if item[0] == "run" else self.store.insert_process)(item[1])
+        except Exception as e:
+            log.warning("telemetry: could not record %s: %s", item[0], e)
+
+    def _row(self, rec: CallRecord) -> tuple[dict[str, Any], tuple | None]:
+        if rec.cost_usd is None:
+            rec.cost_usd = pricing.cost(rec.model or rec.model_requested, rec.input_tokens, rec.output_tokens,
+                                        rec.cache_read_tokens, rec.cache_write_tokens, self.prices)
+        call = {c: getattr(rec, c) for c in CALL_COLUMNS}
+        call["stream"] = int(bool(rec.stream))
+        for c in ("error", "path", "client"):  # may echo a key (query strings, error texts)
+            if call[c]:
+                call[c] = redact(str(call[c]), self.secrets)
+        body = None
+        if self.capture_bodies and (rec.request_body is not None or rec.response_body is not None):
+            req = prepare_body(rec.request_body, self.body_cap, self.secrets)
+            resp = prepare_body(rec.response_body, self.body_cap, self.secrets)
+            body = (req[0], req[1], int(req[2]), resp[0], resp[1], int(resp[2]))
+        return call, body
+
+    def _write_records(self, records: list[CallRecord]) -> None:
+        rows = []
+        for rec in records:
+            try:
+                rows.append(self._row(rec))
+            except Exception as e:
+                log.warning("telemetry: dropped a malformed record: %s", e)
+        try:
+            self._write_batch(rows)
+        except Exception as e:
+            log.warning("telemetry: could not write %d call(s): %s", len(rows), e)
+        for ex in self.exporters:
+            try:
+                ex.export(records)
+            except Exception as e:
+                log.warning("telemetry exporter failed: %s", e)
+
+    def _write_batch(self, rows: list[tuple[dict[str, Any], tuple | None]]) -> None:
+        self.store.insert_calls(rows)
+
+
+def open_recorder(home: Path | str, config: Any = None, otlp_endpoint: str | None = None,
+                  extra_secrets: Sequence[str] = ()) -> BackgroundRecorder:
+    """The recorder a proxy or shim host uses, set up from config.json (telemetry, prices, keys).
+
+    Every key dario knows of, stored or named by env:VAR, is masked as a literal too,
+    so even a key in an unusual shape never reaches the store.
+    """
+    telemetry = dict(getattr(config, "telemetry", None) or {})
+    secrets = [*(config.secret_values() if config is not None else ()), *extra_secrets]
+    from dario.otlp import exporters_for  # light: opentelemetry itself loads only with an endpoint
+    return BackgroundRecorder(Path(home) / "telemetry.db",
+                              capture_bodies=bool(telemetry.get("capture_bodies", True)),
+                              body_cap=int(telemetry.get("body_cap_bytes") or DEFAULT_BODY_CAP),
+                              secrets=secrets, prices=getattr(config, "prices", None) or {},
+                              exporters=exporters_for(otlp_endpoint, telemetry))
