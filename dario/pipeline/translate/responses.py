@@ -1,0 +1,141 @@
+"""Non-streaming response bodies and error bodies, both directions.
+
+Responses are already paid for, so unlike requests nothing here raises on an odd
+body: unknown blocks are skipped and missing fields get neutral defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from dario.pipeline.protocol import error_body
+from dario.pipeline.translate._common import (
+    anthropic_usage,
+    dumps,
+    finish_reason,
+    openai_usage,
+    parse_arguments,
+    stop_reason,
+    usage_from_anthropic,
+    usage_from_openai,
+)
+
+
+def _dict(v: Any) -> dict:
+    return v if isinstance(v, dict) else {}
+
+
+def reasoning_of(d: dict) -> str | None:
+    """The reasoning text an OpenAI-compatible server attached (DeepSeek/vLLM: reasoning_content,
+    OpenRouter/Ollama: reasoning)."""
+    for k in ("reasoning_content", "reasoning"):
+        if isinstance(d.get(k), str) and d[k]:
+            return d[k]
+    return None
+
+
+def anthropic_id(upstream_id: Any) -> str:
+    s = upstream_id if isinstance(upstream_id, str) and upstream_id else uuid.uuid4().hex
+    return s if s.startswith("msg_") else f"msg_{s}"
+
+
+def openai_to_anthropic_response(body: dict, model: str) -> dict:
+    body = _dict(body)
+    choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+    choice = _dict(choices[0]) if choices else {}
+    msg = _dict(choice.get("message"))
+    content: list[dict] = []
+    reasoning = reasoning_of(msg)
+    if reasoning:
+        # No signature exists for foreign reasoning; clients that replay it to Anthropic
+        # would be refused, but dario drops it again on the way back to OpenAI.
+        content.append({"type": "thinking", "thinking": reasoning, "signature": ""})
+    text = msg.get("content")
+    if isinstance(text, list):  # some servers answer with parts
+        text = "".join(p.get("text", "") for p in text if isinstance(p, dict))
+    if isinstance(text, str) and text:
+        content.append({"type": "text", "text": text})
+    refusal = msg.get("refusal") if isinstance(msg.get("refusal"), str) and msg.get("refusal") else None
+    if refusal:
+        content.append({"type": "text", "text": refusal})
+    calls = [c for c in msg.get("tool_calls") or [] if isinstance(c, dict) and isinstance(c.get("function"), dict)]
+    for c in calls:
+        content.append({"type": "tool_use", "id": str(c.get("id") or f"toolu_{uuid.uuid4().hex[:24]}"),
+                        "name": c["function"].get("name", ""),
+                        "input": parse_arguments(c["function"].get("arguments"))})
+    reason = "refusal" if refusal else stop_reason(choice.get("finish_reason"), has_tool_calls=bool(calls))
+    return {
+        "id": anthropic_id(body.get("id")),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": reason,
+        "stop_sequence": None,
+        "usage": anthropic_usage(usage_from_openai(body.get("usage"))),
+    }
+
+
+def anthropic_to_openai_response(body: dict, model: str) -> dict:
+    body = _dict(body)
+    texts: list[str] = []
+    reasoning: list[str] = []
+    calls: list[dict] = []
+    for b in body.get("content") or []:
+        b = _dict(b)
+        t = b.get("type")
+        if t == "text":
+            texts.append(b.get("text", ""))
+        elif t == "thinking":
+            reasoning.append(b.get("thinking", ""))
+        elif t == "tool_use":
+            calls.append({"id": str(b.get("id", "")), "type": "function",
+                          "function": {"name": b.get("name", ""), "arguments": dumps(b.get("input") or {})}})
+        # redacted_thinking, server tool blocks: nothing an OpenAI client can use
+    message: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if reasoning:
+        message["reasoning_content"] = "\n\n".join(reasoning)
+    if calls:
+        message["tool_calls"] = calls
+    mid = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
+    return {
+        "id": mid if mid.startswith("chatcmpl") else f"chatcmpl-{mid}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "logprobs": None,
+                     "finish_reason": finish_reason(body.get("stop_reason"))}],
+        "usage": openai_usage(usage_from_anthropic(body.get("usage"))),
+    }
+
+
+def _message_of(body: bytes) -> tuple[str | None, str | None]:
+    """(message, code) from an error body in either protocol or a looser shape."""
+    text = body.decode("utf-8", "replace").strip() if isinstance(body, (bytes, bytearray)) else str(body or "")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return (text[:2000] or None), None
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, str):
+            return err, None
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or data.get("message") or data.get("detail")
+            code = err.get("code") if isinstance(err.get("code"), str) else None
+            if isinstance(msg, str):
+                return msg, code
+            if msg is not None:
+                return json.dumps(msg), code
+    return text[:2000] or None, None
+
+
+def translate_error(body: bytes, status: int, src: str, dst: str) -> bytes:
+    """Re-shape an upstream error (protocol `src`) into protocol `dst`, keeping the message."""
+    message, code = _message_of(body)
+    message = message or f"upstream returned HTTP {status}"
+    kw = {"code": code} if dst == "openai" else {}
+    return json.dumps(error_body(dst, status, message, **kw)).encode()  # type: ignore[arg-type]
