@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 _PATTERNS = [
-    # provider keys: sk-..., sk-ant-..., sk-proj-..., gsk_..., xai-..., and dario run tokens
-    re.compile(r"\b(?:sk|gsk|xai|dario|pk|rk)[-_][A-Za-z0-9_\-]{8,}"),
+    # provider keys (sk-..., sk-ant-..., sk-proj-..., gsk_..., xai-...) and dario run tokens
+    re.compile(r"\b(?:(?:sk|gsk|xai)[-_]|dario-run-)[A-Za-z0-9_\-]{8,}"),
     # bearer tokens of any shape
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     # JWTs

@@ -90,3 +90,8 @@ def test_redact_literal_and_fields():
     assert "hunter2hunter2" not in redact('{"api_key": "hunter2hunter2"}')
     assert redact("custom-key-value ok", ["custom-key-value"]) == "[REDACTED] ok"
     assert redact("plain text stays") == "plain text stays"
+
+
+def test_redact_leaves_ordinary_words_and_paths():
+    text = "/home/me/dario-dev-checkout and task-runner-12345678 and skeleton-keys"
+    assert redact(text) == text

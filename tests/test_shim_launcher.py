@@ -181,18 +181,30 @@ def _claude_env(home, **kw):
     return base_env(home, **kw)
 
 
-@pytest.mark.skipif(not CLAUDE_NATIVE.exists(), reason="npm install did not provide the native Claude Code build")
-def test_native_claude_code_through_the_fallback(home, upstream):
-    r = run_shim(home, str(CLAUDE_NATIVE), "--print", "hi", options=("-v",), env=_claude_env(home))
+needs_native = pytest.mark.skipif(not CLAUDE_NATIVE.exists(),
+                                  reason="npm install did not provide the native Claude Code build")
+
+
+def _messages_calls(upstream):
+    return [s for s in upstream.requests if s.path.startswith("/v1/messages")]
+
+
+@needs_native
+@pytest.mark.parametrize("door", ["bun-preload", "fallback"])
+def test_native_claude_code(home, upstream, door):
+    # `env -u BUN_OPTIONS` is a wrapper that strips the preload: only the base-URL fallback is left
+    cmd = [str(CLAUDE_NATIVE)] if door == "bun-preload" else ["env", "-u", "BUN_OPTIONS", str(CLAUDE_NATIVE)]
+    r = run_shim(home, *cmd, "--print", "hi", options=("-v",), env=_claude_env(home))
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode() == ANSWER + "\n"
-    assert upstream.requests and all(s.headers.get("x-api-key") == REAL_KEY_A for s in upstream.requests
-                                     if s.path.startswith("/v1/messages"))
+    calls = _messages_calls(upstream)
+    assert calls and all(c.headers.get("x-api-key") == REAL_KEY_A for c in calls)
     err = r.stderr.decode()
-    assert "fallback: pid" in err and "call(s), 0 error(s)" in err
+    assert ("in-process: pid" if door == "bun-preload" else "fallback: pid") in err
+    assert "200 anthropic" in err and "pid=" in err.split("200 anthropic", 1)[1].split("\n", 1)[0]
 
 
-@pytest.mark.skipif(not CLAUDE_NATIVE.exists(), reason="npm install did not provide the native Claude Code build")
+@needs_native
 def test_native_claude_code_on_another_provider(home, upstream):
     r = run_shim(home, str(CLAUDE_NATIVE), "--print", "hi", options=("--model", "oai:gpt-4o-mini"),
                  env=_claude_env(home))

@@ -1,0 +1,333 @@
+'use strict';
+// dario Node/Bun payload, loaded with NODE_OPTIONS=--require / BUN_OPTIONS=--preload.
+// Relays LLM API calls to the dario host over DARIO_SHIM_SOCK (docs/architecture.md,
+// "The shim relay protocol"). Rules: never write to stdout, never throw at load, never
+// keep the event loop alive, no dependencies, nothing heavy at load.
+(function darioPayload() {
+  const KEY = Symbol.for('dario.shim.payload');
+  // NODE_OPTIONS reaches grandchildren and --require may be given twice: load once.
+  if (globalThis[KEY]) return;
+  const env = process.env;
+  const SOCK = env.DARIO_SHIM_SOCK;
+  const TOKEN = env.DARIO_SHIM_TOKEN;
+  if (!SOCK || !TOKEN) return;
+  const DEBUG = env.DARIO_DEBUG === '1';
+  const debug = (...a) => { if (DEBUG) try { process.stderr.write('dario-payload: ' + a.join(' ') + '\n'); } catch (_) {} };
+  try {
+    Object.defineProperty(globalThis, KEY, { value: true });
+    main();
+  } catch (e) {
+    debug('not installed:', e && e.stack);
+  }
+
+  function main() {
+    const list = (s) => (s || '').split(',').map((x) => x.trim().toLowerCase()).filter(Boolean);
+    const HOSTS = list(env.DARIO_SHIM_HOSTS);
+    const STRICT = list(env.DARIO_SHIM_STRICT);
+    let FALLBACK = '';
+    try { if (env.DARIO_SHIM_FALLBACK) FALLBACK = new URL(env.DARIO_SHIM_FALLBACK).href; } catch (_) {}
+    const CONNECT_TIMEOUT_MS = 2000;
+    const IS_BUN = !!process.versions.bun;
+    const net = require('net'); // already loaded by Node's bootstrap: free
+    const noop = () => {};
+    // Known-dead host (socket missing or refused): skip the 2 s dial for fail-open calls.
+    let gone = !require('fs').existsSync(SOCK);
+
+    const hostIn = (names, u) => {
+      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+      const h = u.hostname.toLowerCase();
+      return names.includes(h) || names.includes(h + ':' + port);
+    };
+    const matches = (u) => (u.protocol === 'https:' || u.protocol === 'http:') &&
+      (hostIn(HOSTS, u) || (FALLBACK !== '' && u.href.startsWith(FALLBACK)));
+    // Calls that must not leave the machine unobserved when the host is gone.
+    const mustFail = (u, getHeader) => {
+      if (STRICT.includes('*') || hostIn(STRICT, u)) return true;
+      if (FALLBACK && u.href.startsWith(FALLBACK)) return true;
+      const key = getHeader('x-api-key');
+      const auth = getHeader('authorization');
+      return (key != null && String(key) === TOKEN) ||
+        (auth != null && /^bearer\s+/i.test(String(auth)) && String(auth).replace(/^bearer\s+/i, '') === TOKEN);
+    };
+    const goneError = (cause) => {
+      const e = new Error('dario: the dario host is gone (' + ((cause && cause.code) || 'unreachable') +
+        ' on ' + SOCK + '); not sending this call without it');
+      e.code = 'DARIO_HOST_GONE';
+      e.cause = cause;
+      return e;
+    };
+    const toURL = (s) => {
+      try { const u = new URL(s); u.hash = ''; return u; } catch (_) { return null; }
+    };
+
+    // Connect to the host; cb(err) or cb(null, connectedSocket).
+    function dial(cb, background) {
+      const sock = net.connect(SOCK);
+      let done = false;
+      const finish = (err) => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        if (!err) { gone = false; return cb(null, sock); }
+        sock.destroy();
+        if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') gone = true;
+        debug('host unreachable:', err.code || err.message);
+        cb(err);
+      };
+      const timer = setTimeout(() => finish(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })),
+        CONNECT_TIMEOUT_MS);
+      timer.unref();
+      if (background) sock.unref();
+      sock.once('connect', () => finish(null));
+      sock.on('error', (e) => finish(e)); // stays as a no-op guard; the ClientRequest adds its own
+    }
+
+    // ---- hello: fire and forget, after the preload (setImmediate), raw bytes over net, unref'd ----
+    if (!gone) {
+      setImmediate(() => dial((err, sock) => {
+        if (err) return;
+        const body = JSON.stringify({ pid: process.pid, ppid: process.ppid, runtime: IS_BUN ? 'bun' : 'node',
+          argv0: process.argv0, argv: process.argv });
+        sock.on('data', noop); // discard the answer
+        sock.on('end', () => sock.destroy());
+        sock.write('POST /_dario/hello HTTP/1.1\r\nhost: dario\r\nx-dario-token: ' + TOKEN +
+          '\r\ncontent-type: application/json\r\ncontent-length: ' + Buffer.byteLength(body) +
+          '\r\nconnection: close\r\n\r\n' + body);
+      }, true));
+    }
+
+    // ---- fetch ----
+    const fetchDesc = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+    if (fetchDesc && typeof fetchDesc.value === 'function') {
+      const origFetch = fetchDesc.value; // Node's own wrapper loads undici lazily: keep it that way
+      const fetch = function fetch(input, init) {
+        let u = null;
+        try {
+          const s = typeof input === 'string' ? input : input instanceof URL ? input.href
+            : input && typeof input.url === 'string' ? input.url : null;
+          u = s && toURL(s);
+          if (u && !matches(u)) u = null;
+        } catch (_) { u = null; }
+        if (!u) return origFetch.apply(this, arguments);
+        return (IS_BUN ? relayFetchBun : relayFetch)(u, input, init, origFetch);
+      };
+      Object.defineProperty(globalThis, 'fetch', { value: fetch, writable: true, configurable: true,
+        enumerable: fetchDesc.enumerable });
+    }
+
+    const isRequest = (x) => x != null && typeof x === 'object' && !(x instanceof URL) && typeof x.url === 'string';
+    const abortReason = (sig) => sig.reason !== undefined ? sig.reason
+      : new DOMException('This operation was aborted', 'AbortError');
+    const initHeaders = (input, init) =>
+      new Headers(init && init.headers !== undefined ? init.headers : isRequest(input) ? input.headers : undefined);
+    const dialP = () => new Promise((resolve, reject) => dial((e, s) => (e ? reject(e) : resolve(s))));
+    // Bodies already in memory: send them with a content-length; the rest is streamed chunked.
+    const sized = (b) => typeof b === 'string' || b instanceof ArrayBuffer || ArrayBuffer.isView(b) ||
+      b instanceof URLSearchParams || (typeof Blob === 'function' && b instanceof Blob);
+    const HOP = new Set(['host', 'connection', 'keep-alive', 'content-length', 'transfer-encoding']);
+
+    function withURL(res, href) {
+      // new Response() has url "": show the caller the URL it asked for, on clones too.
+      Object.defineProperty(res, 'url', { value: href, configurable: true });
+      const clone = res.clone;
+      Object.defineProperty(res, 'clone', { configurable: true, value() { return withURL(clone.call(this), href); } });
+      return res;
+    }
+
+    async function relayFetch(u, input, init, origFetch) {
+      const sig0 = (init && init.signal) || (isRequest(input) ? input.signal : null);
+      if (sig0 && sig0.aborted) throw abortReason(sig0);
+      // Dial before touching the body: if the host is gone, the original call is still intact.
+      let sock = null;
+      let dialErr = null;
+      if (!gone) try { sock = await dialP(); } catch (e) { dialErr = e; }
+      if (!sock) {
+        const h = initHeaders(input, init);
+        if (mustFail(u, (n) => h.get(n))) throw goneError(dialErr || { code: 'ENOENT' });
+        debug('fail open:', u.href);
+        return origFetch(input, init);
+      }
+      let req;
+      let buf = null;
+      try {
+        req = new Request(input, Object.assign({}, init, { duplex: 'half' })); // normalizes method/headers/body
+        if (req.signal.aborted) throw abortReason(req.signal);
+        const ob = init && init.body != null ? init.body : null;
+        if (req.body && ob != null && sized(ob)) buf = Buffer.from(await req.arrayBuffer());
+      } catch (e) {
+        sock.destroy();
+        throw e;
+      }
+      const headers = {};
+      for (const [k, v] of req.headers) if (!HOP.has(k)) headers[k] = v;
+      if (!('accept' in headers)) headers.accept = '*/*';
+      if (!('user-agent' in headers)) headers['user-agent'] = 'node';
+      headers.host = u.host;
+      if (buf) headers['content-length'] = String(buf.length);
+      else if (req.body) headers['transfer-encoding'] = 'chunked';
+      headers['x-dario-token'] = TOKEN;
+      headers['x-dario-target'] = u.href;
+      headers['x-dario-pid'] = String(process.pid);
+      const request = require('http').request; // no agent (createConnection): never re-intercepted
+
+      return new Promise((resolve, reject) => {
+        const sig = req.signal;
+        let settled = false;
+        let ctl = null; // the body stream's controller once the response is out
+        const cleanup = () => sig.removeEventListener('abort', onAbort);
+        const onAbort = () => {
+          const r = abortReason(sig);
+          creq.destroy(); // the host sees the socket close and cancels upstream
+          cleanup();
+          if (!settled) { settled = true; reject(r); } else if (ctl) try { ctl.error(r); } catch (_) {}
+        };
+        const creq = request({ method: req.method, path: u.pathname + u.search, headers, createConnection: () => sock });
+        sig.addEventListener('abort', onAbort, { once: true });
+        creq.on('error', (e) => {
+          if (settled) return;
+          settled = true;
+          cleanup();
+          reject(new TypeError('fetch failed', { cause: e }));
+        });
+        creq.on('response', (res) => {
+          if (settled) { res.destroy(); return; }
+          settled = true;
+          try {
+            resolve(toResponse(res, u.href, req.method, creq, cleanup, (c) => { ctl = c; }));
+          } catch (e) {
+            cleanup();
+            creq.destroy();
+            reject(new TypeError('fetch failed', { cause: e }));
+          }
+        });
+        if (buf) creq.end(buf);
+        else if (!req.body) creq.end();
+        else pump(req.body, creq);
+      });
+    }
+
+    async function pump(body, creq) {
+      const reader = body.getReader();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (creq.destroyed) { reader.cancel().catch(noop); return; }
+          if (!creq.write(value)) {
+            await new Promise((r) => {
+              const go = () => { creq.off('drain', go); creq.off('close', go); r(); };
+              creq.on('drain', go);
+              creq.on('close', go);
+            });
+          }
+        }
+        creq.end();
+      } catch (e) {
+        creq.destroy(e);
+      }
+    }
+
+    function toResponse(res, href, method, creq, cleanup, setCtl) {
+      const status = res.statusCode;
+      const headers = new Headers();
+      const raw = res.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) try { headers.append(raw[i], raw[i + 1]); } catch (_) {}
+      let body = null;
+      if (method === 'HEAD' || status === 204 || status === 205 || status === 304) {
+        res.resume();
+        res.on('close', cleanup);
+      } else {
+        let finished = false;
+        const fail = (c, e) => { if (finished) return; finished = true; cleanup(); try { c.error(e); } catch (_) {} };
+        // Fed by the socket as data arrives (SSE event by event); paused when the reader lags.
+        body = new ReadableStream({
+          start(c) {
+            setCtl(c);
+            res.on('data', (chunk) => {
+              if (finished) return;
+              c.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+              if (c.desiredSize <= 0) res.pause();
+            });
+            res.on('end', () => { if (finished) return; finished = true; cleanup(); c.close(); });
+            res.on('error', (e) => fail(c, new TypeError('terminated', { cause: e })));
+            res.on('close', () => { if (!res.complete) fail(c, new TypeError('terminated')); });
+          },
+          pull() { res.resume(); },
+          cancel() { finished = true; cleanup(); creq.destroy(); },
+        }, { highWaterMark: 65536, size: (ch) => ch.byteLength });
+      }
+      const r = new Response(body, { status, statusText: res.statusMessage || '', headers });
+      return withURL(r, href);
+    }
+
+    // Bun: its fetch speaks to a unix socket natively (untested here: no Bun in CI).
+    async function relayFetchBun(u, input, init, origFetch) {
+      const replayable = !isRequest(input) && !(init && init.body != null && !sized(init.body));
+      const req = new Request(input, Object.assign({}, init, { duplex: 'half' }));
+      const headers = new Headers(req.headers);
+      headers.set('x-dario-token', TOKEN);
+      headers.set('x-dario-target', u.href);
+      headers.set('x-dario-pid', String(process.pid));
+      try {
+        const res = await origFetch('http://localhost' + u.pathname + u.search, { method: req.method, headers,
+          body: req.body, signal: req.signal, duplex: 'half', redirect: 'manual', decompress: false, unix: SOCK });
+        return withURL(res, u.href);
+      } catch (e) {
+        if (req.signal.aborted) throw e;
+        if (mustFail(u, (n) => headers.get(n)) || !replayable) throw goneError(e);
+        return origFetch(input, init);
+      }
+    }
+
+    // ---- http / https ----
+    // Every agent-backed ClientRequest (http.request/get, https.request/get in every call form,
+    // ESM named imports, axios, ...) goes through Agent.prototype.addRequest, from inside the
+    // ClientRequest constructor, after its headers are set. Hooking there covers http and https
+    // without loading https/tls at start-up. The relay gets the host's socket with the x-dario-*
+    // lines spliced into its head; a failed-open call is handed back to the original agent
+    // untouched (its own proxy, TLS options and keep-alive).
+    if (!IS_BUN) { // Bun's http client is its own; Bun programs use fetch
+      const Agent = require('_http_agent').Agent; // http.Agent, minus loading all of http
+      const origAdd = Agent.prototype.addRequest;
+      Agent.prototype.addRequest = function addRequest(req, options, ...rest) {
+        let u = null;
+        try {
+          if (!options.socketPath) {
+            const host = req.host || options.host || 'localhost';
+            u = toURL((req.protocol || this.protocol || 'http:') + '//' + (host.includes(':') ? '[' + host + ']' : host) +
+              ':' + options.port + (req.path || '/'));
+            if (u && !matches(u)) u = null;
+          }
+        } catch (_) { u = null; }
+        const getHeader = (n) => req.getHeader(n);
+        if (!u || (gone && !mustFail(u, getHeader))) return origAdd.call(this, req, options, ...rest);
+        dial((err, sock) => {
+          if (!err) {
+            sock.once('free', () => sock.destroy()); // the agent's keep-alive hand-back: not our pool
+            return req.onSocket(spliceRelayHeaders(sock, u.href));
+          }
+          if (mustFail(u, getHeader)) return req.onSocket(undefined, goneError(err));
+          debug('fail open:', u.href);
+          origAdd.call(this, req, options, ...rest);
+        });
+      };
+    }
+
+    function spliceRelayHeaders(sock, href) {
+      const extra = 'x-dario-token: ' + TOKEN + '\r\nx-dario-target: ' + href + '\r\nx-dario-pid: ' + process.pid + '\r\n';
+      const write = sock.write;
+      // The request head is always the first write, a string starting with the request line.
+      sock.write = function (data, ...more) {
+        sock.write = write;
+        if (typeof data === 'string') {
+          const i = data.indexOf('\r\n');
+          if (i >= 0) data = data.slice(0, i + 2) + extra + data.slice(i + 2);
+        }
+        return write.call(this, data, ...more);
+      };
+      return sock;
+    }
+
+    debug('installed; hosts=' + HOSTS.join(',') + (gone ? ' (host socket missing)' : ''));
+  }
+})();

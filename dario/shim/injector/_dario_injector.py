@@ -1,0 +1,408 @@
+"""The body of dario's Python injector (Python 3.6+ only), imported by this directory's
+sitecustomize.py when the DARIO_SHIM_* variables are set; importing it installs everything.
+See sitecustomize.py for the rules it keeps."""
+
+
+import os
+import sys
+
+_ENV = os.environ
+_SOCK = _ENV.get("DARIO_SHIM_SOCK", "")
+_TOKEN = _ENV.get("DARIO_SHIM_TOKEN", "")
+_FALLBACK = _ENV.get("DARIO_SHIM_FALLBACK", "")
+_HOSTS = frozenset(h.strip().lower() for h in _ENV.get("DARIO_SHIM_HOSTS", "").split(",") if h.strip())
+_STRICT = frozenset(h.strip().lower() for h in _ENV.get("DARIO_SHIM_STRICT", "").split(",") if h.strip())
+_DEBUG = _ENV.get("DARIO_DEBUG") == "1"
+_CONNECT_TIMEOUT = 2.0  # contract: a host slower than this to accept is "gone"
+_PORTS = {"http": 80, "https": 443}
+_KEY_HEADERS = ("x-api-key", "authorization", "api-key")
+_HELLO_SOCK = []  # keeps the hello socket open until exit, so the host can answer it
+
+
+def _debug(msg):
+    if _DEBUG:
+        try:
+            sys.stderr.write("dario[py %d]: %s\n" % (os.getpid(), msg))
+        except Exception:
+            pass
+
+
+# -- which calls are ours ------------------------------------------------------------------------------
+
+def _hostport(scheme, host, port):
+    host = (host or "").lower()
+    return host, "%s:%s" % (host, port or _PORTS.get(scheme, ""))
+
+
+def _intercepted(scheme, host, port, target):
+    # a bare host in DARIO_SHIM_HOSTS matches any port; host:port only that port
+    h, hp = _hostport(scheme, host, port)
+    return h in _HOSTS or hp in _HOSTS or bool(_FALLBACK and target.startswith(_FALLBACK))
+
+
+def _strict(scheme, host, port, target, headers):
+    h, hp = _hostport(scheme, host, port)
+    if "*" in _STRICT or h in _STRICT or hp in _STRICT or (_FALLBACK and target.startswith(_FALLBACK)):
+        return True
+    for k, v in headers.items():  # the run token used as the key only works through dario
+        if isinstance(k, bytes):
+            k = k.decode("latin-1")
+        if isinstance(v, bytes):
+            v = v.decode("latin-1")
+        if k.lower() in _KEY_HEADERS and _TOKEN in v:
+            return True
+    return False
+
+
+def _gone_message(err):
+    return ("dario: the dario host is gone (cannot reach %s: %s); not sending this call around it"
+            % (_SOCK, err))
+
+
+# -- httpx / httpx2 ------------------------------------------------------------------------------------
+# Patching HTTPTransport.handle_request / AsyncHTTPTransport.handle_async_request on the classes catches
+# the SDKs' default transports, user-built ones, and those in `mounts` (proxy mounts included), as long as
+# they are (subclasses of) the library's own transports.
+
+def _patch_httpx(mod):
+    import _thread
+
+    sync_orig = mod.HTTPTransport.handle_request
+    async_orig = mod.AsyncHTTPTransport.handle_async_request
+    if getattr(sync_orig, "_dario", False) or getattr(async_orig, "_dario", False):
+        return  # already patched (module reloaded)
+    gone_errors = (mod.ConnectError, mod.ConnectTimeout)
+
+    lock = _thread.allocate_lock()
+    relays = {}  # "sync" -> HTTPTransport(uds); asyncio loop (or None) -> AsyncHTTPTransport(uds)
+
+    def relay_transport(is_async):
+        key = "sync"
+        if is_async:  # async connections belong to one event loop: keep one transport per loop
+            key = None
+            aio = sys.modules.get("asyncio")
+            if aio is not None:
+                try:
+                    key = aio.get_running_loop()
+                except RuntimeError:
+                    pass
+        t = relays.get(key)
+        if t is None:
+            with lock:
+                for k in [k for k in relays if k not in ("sync", None) and k.is_closed()]:
+                    del relays[k]  # drop transports of finished loops
+                t = relays.get(key)
+                if t is None:
+                    cls = mod.AsyncHTTPTransport if is_async else mod.HTTPTransport
+                    # verify=False: the relay is plain HTTP, and it skips loading a CA bundle
+                    t = relays[key] = cls(uds=_SOCK, verify=False, trust_env=False)
+        return t
+
+    if hasattr(os, "register_at_fork"):  # a forked child must not share pooled sockets with its parent
+        os.register_at_fork(after_in_child=relays.clear)
+
+    def relay_request(request):
+        """The request to send over the socket, or None when this call is not ours."""
+        url = request.url
+        target = str(url)
+        if not _intercepted(url.scheme, url.host, url.port, target):
+            return None
+        headers = request.headers.copy()
+        headers["x-dario-token"] = _TOKEN
+        headers["x-dario-target"] = target
+        headers["x-dario-pid"] = str(os.getpid())
+        timeout = dict(request.extensions.get("timeout") or {})
+        c = timeout.get("connect")
+        timeout["connect"] = _CONNECT_TIMEOUT if c is None or c > _CONNECT_TIMEOUT else c
+        # same path, query, headers and (unread, streamed) body; plain http over the unix socket
+        return mod.Request(request.method, url.copy_with(scheme="http"), headers=headers,
+                           stream=request.stream, extensions={"timeout": timeout})
+
+    def host_gone(request, err):
+        url = request.url
+        if _strict(url.scheme, url.host, url.port, str(url), request.headers):
+            raise mod.ConnectError(_gone_message(err), request=request) from None
+        _debug("host gone, failing open: %s" % url)
+
+
+    def handle_request(self, request):
+        try:
+            relay = relay_request(request)
+            transport = None if relay is None else relay_transport(False)
+        except Exception as e:
+            _debug("relay set-up failed, sending directly: %r" % e)
+            relay = None
+        if relay is None:
+            return sync_orig(self, request)
+        try:
+            response = sync_orig(transport, relay)
+        except gone_errors as e:  # nothing was sent yet: the body stream is still unread
+            host_gone(request, e)
+            return sync_orig(self, request)
+        response.request = request
+        return response
+
+    async def handle_async_request(self, request):
+        try:
+            relay = relay_request(request)
+            transport = None if relay is None else relay_transport(True)
+        except Exception as e:
+            _debug("relay set-up failed, sending directly: %r" % e)
+            relay = None
+        if relay is None:
+            return await async_orig(self, request)
+        try:
+            response = await async_orig(transport, relay)
+        except gone_errors as e:
+            host_gone(request, e)
+            return await async_orig(self, request)
+        response.request = request
+        return response
+
+    handle_request._dario = handle_async_request._dario = True
+    mod.HTTPTransport.handle_request = handle_request
+    mod.AsyncHTTPTransport.handle_async_request = handle_async_request
+
+
+# -- urllib3 (and so requests) -------------------------------------------------------------------------
+# We patch urllib3's HTTPConnectionPool.urlopen rather than requests' HTTPAdapter.send: it is the one
+# call every urllib3 user goes through (requests, direct PoolManager users, SDKs built on urllib3), its
+# signature has been stable across urllib3 1.26 and 2.x (unlike requests' adapter connection API), and
+# the relayed answer is a real urllib3 HTTPResponse, so requests builds its Response (url, streaming,
+# iter_lines, raw) exactly as usual.
+
+_URLOPEN_ARGS = ("body", "headers", "retries", "redirect", "assert_same_host", "timeout", "pool_timeout",
+                 "release_conn", "chunked", "body_pos")
+
+
+def _patch_urllib3(mod):
+    import _thread
+    import socket
+
+    from urllib3.connection import HTTPConnection
+    from urllib3.connectionpool import HTTPConnectionPool
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+    from urllib3.util.retry import Retry
+    from urllib3.util.url import parse_url
+
+    try:
+        from urllib3 import HTTPHeaderDict
+    except ImportError:  # urllib3 1.26
+        from urllib3._collections import HTTPHeaderDict
+
+    orig = HTTPConnectionPool.urlopen
+    default_timeout = orig.__defaults__[5]  # urlopen's own "use the pool's timeout" sentinel
+    if getattr(orig, "_dario", False):
+        return
+
+    class HostGone(NewConnectionError, OSError):
+        # an OSError too, so requests turns it into requests.ConnectionError with this very message
+        def __init__(self, msg):
+            OSError.__init__(self, msg)
+            self.conn = None
+
+    class UnixConnection(HTTPConnection):
+        def _new_conn(self):
+            t = self.timeout
+            numeric = isinstance(t, (int, float)) and not isinstance(t, bool)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.settimeout(t if numeric and t < _CONNECT_TIMEOUT else _CONNECT_TIMEOUT)
+                s.connect(_SOCK)
+                s.settimeout(t if numeric or t is None else socket.getdefaulttimeout())
+                return s
+            except socket.timeout as e:
+                s.close()
+                raise ConnectTimeoutError(self, "dario host %s timed out: %s" % (_SOCK, e))
+            except OSError as e:
+                s.close()
+                raise NewConnectionError(self, "dario host %s: %s" % (_SOCK, e))
+
+    class UnixPool(HTTPConnectionPool):
+        ConnectionCls = UnixConnection
+
+    lock = _thread.allocate_lock()
+    pools = []
+
+    def relay_pool():
+        if not pools:
+            with lock:
+                if not pools:  # maxsize > 1: concurrent streams would otherwise log "pool is full"
+                    pools.append(UnixPool("localhost", maxsize=32))
+        return pools[0]
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=pools.clear)
+
+    def urlopen(self, method, url, *args, **kw):
+        try:
+            relay = None
+            if not isinstance(self, UnixPool):
+                if url.startswith(("http://", "https://")):  # absolute: plain http through a proxy
+                    u = parse_url(url)
+                    scheme, host, port, path, target = u.scheme, u.host, u.port, u.request_uri, url
+                else:
+                    scheme, host, port, path = self.scheme, self.host, self.port, url
+                    netloc = "[%s]" % host if ":" in host else host
+                    if port and port != _PORTS.get(scheme):
+                        netloc += ":%d" % port
+                    target = "%s://%s%s" % (scheme, netloc, path)
+                if _intercepted(scheme, host, port, target):
+                    rkw = dict(zip(_URLOPEN_ARGS, args))
+                    rkw.update(kw)
+                    headers = HTTPHeaderDict(rkw.get("headers") or self.headers)
+                    if "host" not in headers:
+                        headers["Host"] = target.split("/")[2]
+                    headers["x-dario-token"] = _TOKEN
+                    headers["x-dario-target"] = target
+                    headers["x-dario-pid"] = str(os.getpid())
+                    rkw["headers"] = headers
+                    if rkw.get("timeout", default_timeout) is default_timeout:
+                        rkw["timeout"] = self.timeout  # what the original pool would have used
+                    rkw["redirect"] = False  # the answer goes back as is; redirects are the caller's
+                    rkw["assert_same_host"] = False
+                    # connect=0: a failed connect to the socket surfaces at once, to fail open/strict
+                    rkw["retries"] = Retry.from_int(rkw.get("retries"), redirect=False,
+                                                    default=self.retries).new(connect=0)
+                    relay = (relay_pool(), path, rkw, scheme, host, port, target)
+        except Exception as e:
+            _debug("relay set-up failed, sending directly: %r" % e)
+            relay = None
+        if relay is None:
+            return orig(self, method, url, *args, **kw)
+        pool, path, rkw, scheme, host, port, target = relay
+        try:
+            return orig(pool, method, path, **rkw)
+        except MaxRetryError as e:
+            if not isinstance(e.reason, ConnectTimeoutError):
+                raise
+            err = e.reason
+        except ConnectTimeoutError as e:  # NewConnectionError is one too; raised as is with retries=False
+            err = e
+        # host gone; the body was not read yet (connecting comes first)
+        if _strict(scheme, host, port, target, rkw["headers"]):
+            raise HostGone(_gone_message(err)) from None
+        _debug("host gone, failing open: %s" % target)
+        return orig(self, method, url, *args, **kw)
+
+    urlopen._dario = True
+    HTTPConnectionPool.urlopen = urlopen
+
+
+# -- lazy patching -------------------------------------------------------------------------------------
+
+_PATCHERS = {"httpx": _patch_httpx, "httpx2": _patch_httpx, "urllib3": _patch_urllib3}
+
+
+def _patch(name, module):
+    try:
+        _PATCHERS[name](module)
+        _debug("patched %s" % name)
+    except Exception as e:  # a half-applied patch is impossible: each assigns its methods last
+        _debug("could not patch %s: %r" % (name, e))
+
+
+class _Finder:
+    """Meta-path hook: lets the normal finders find httpx/httpx2/urllib3, then patches each right after
+    its package has executed. Every other import costs one set lookup."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in _PATCHERS:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return spec
+        if getattr(exec_module, "_dario", False):
+            return spec
+
+        def patched_exec_module(module):
+            exec_module(module)
+            _patch(name, module)
+
+        patched_exec_module._dario = True
+        try:
+            loader.exec_module = patched_exec_module
+        except Exception:
+            pass
+        return spec
+
+
+# -- hello ---------------------------------------------------------------------------------------------
+
+def _json(value):
+    """Minimal JSON for str/int/list (no json import at start-up)."""
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join("%s:%s" % (_json(k), _json(v)) for k, v in value.items()) + "}"
+    out = []
+    for ch in str(value):
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7f:
+            out.append(ch)
+        elif o < 0x10000:  # also lone surrogates from undecodable argv bytes
+            out.append("\\u%04x" % o)
+        else:
+            o -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xD800 + (o >> 10), 0xDC00 + (o & 0x3FF)))
+    return '"' + "".join(out) + '"'
+
+
+def _hello():
+    """POST /_dario/hello on a non-blocking socket: no thread, no wait. The socket stays referenced until
+    exit so the host can answer; if the host is busy or gone the hello is simply lost."""
+    import _socket
+
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable] + getattr(sys, "argv", []))
+    argv = [a[:4096] for a in argv[:256]]  # keep it one small non-blocking send
+    body = _json({"pid": os.getpid(), "ppid": os.getppid(), "runtime": "python",
+                  "argv0": argv[0] if argv else sys.executable, "argv": argv}).encode("ascii")
+    head = ("POST /_dario/hello HTTP/1.1\r\nHost: dario\r\nx-dario-token: %s\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+            % (_TOKEN, len(body)))
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.setblocking(False)
+        s.connect(_SOCK)
+        data = head.encode("latin-1") + body
+        if s.send(data) != len(data):
+            raise OSError("partial send")
+        _HELLO_SOCK.append(s)
+    except OSError as e:
+        s.close()
+        _debug("hello not sent: %s" % e)
+
+
+# -- start-up ------------------------------------------------------------------------------------------
+
+def _install():
+    if not (_SOCK and _TOKEN):
+        return
+    sys.meta_path.insert(0, _Finder())
+    for name in _PATCHERS:  # imported before us (e.g. by a .pth file)
+        if name in sys.modules:
+            _patch(name, sys.modules[name])
+    try:
+        _hello()
+    except Exception as e:
+        _debug("hello failed: %r" % e)
+    _debug("installed for %s" % sorted(_HOSTS))
+
+
+try:
+    _install()
+except Exception as _e:
+    _debug("install failed: %r" % _e)

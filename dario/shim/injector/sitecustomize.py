@@ -1,0 +1,79 @@
+"""dario's Python injector, loaded as `sitecustomize` because `dario shim` puts this directory first
+on the child's PYTHONPATH.
+
+Contract: docs/architecture.md, "The shim relay protocol". In short: calls to DARIO_SHIM_HOSTS or under
+DARIO_SHIM_FALLBACK are relayed as plain HTTP/1.1 over the unix socket DARIO_SHIM_SOCK with
+x-dario-token / x-dario-target / x-dario-pid, bodies streamed both ways; the caller sees the host's
+status, headers and body with the original request (so `response.url` is unchanged).
+
+Rules this file keeps:
+- stdlib only, and cheap at start-up: only os/sys (+ the builtin _socket for the hello) are touched here;
+  httpx, httpx2 and urllib3 are patched by a meta-path hook right after the program imports them.
+- never stdout, never a crash or hang of the child: every patch and every relay decision is wrapped; a
+  failure leaves the library as it was (debug lines to stderr only with DARIO_DEBUG=1).
+- fail open when the host is gone, except for strict calls, which get the library's own connect error
+  with a message starting "dario:".
+- chain to the `sitecustomize` the child would have loaded without us, exactly once, last, and without
+  catching its errors, so they surface through site.py exactly as they would have.
+
+This file only bootstraps, and parses under any Python (a Python 2 grandchild must not see an "import
+sitecustomize failed" line): the work is in _dario_injector.py, imported on Python 3.6+ when
+DARIO_SHIM_SOCK and DARIO_SHIM_TOKEN are set.
+"""
+
+import os
+import sys
+
+
+def _next_sitecustomize_path():
+    """sys.path after this directory (never this directory again, however often it is listed): where
+    the sitecustomize the child would have loaded without us is looked for."""
+    def norm(p):
+        return os.path.normcase(os.path.abspath(p or os.curdir))
+
+    here = norm(os.path.dirname(__file__))
+    entries = [p for p in sys.path if isinstance(p, str)]
+    normed = [norm(p) for p in entries]
+    start = normed.index(here) + 1 if here in normed else 0
+    return [p for p, n in zip(entries[start:], normed[start:]) if n != here]
+
+
+def _chain():
+    py2 = sys.version_info[0] < 3
+    try:
+        path = _next_sitecustomize_path()
+        if py2:
+            import imp
+
+            found = imp.find_module("sitecustomize", path)  # ImportError: there is none
+        else:
+            from importlib.machinery import PathFinder
+
+            spec = PathFinder.find_spec("sitecustomize", path)
+            if spec is None or spec.loader is None:
+                return
+            import importlib.util
+
+            module = importlib.util.module_from_spec(spec)
+    except Exception:
+        return
+    # It takes our place as `sitecustomize`; its errors propagate to site.py, which reports them exactly
+    # as it would have without dario (and the import system drops the half-made module).
+    if py2:
+        try:
+            imp.load_module("sitecustomize", *found)
+        finally:
+            if found[0]:
+                found[0].close()
+    else:
+        sys.modules["sitecustomize"] = module
+        spec.loader.exec_module(module)
+
+
+if __name__ == "sitecustomize":
+    if sys.version_info >= (3, 6) and os.environ.get("DARIO_SHIM_SOCK") and os.environ.get("DARIO_SHIM_TOKEN"):
+        try:
+            import _dario_injector  # noqa: F401  (installs the hooks; never raises)
+        except Exception:
+            pass
+    _chain()

@@ -1,0 +1,337 @@
+"""The Node payload (dario/js_payload/payload.cjs) in real Node processes, against the stand-in host.
+
+Each test runs `node tests/js/<client>` with NODE_OPTIONS=--require <payload> and the stand-in's
+DARIO_SHIM_* variables; the stand-in relays to the fake upstream, so the official npm clients
+talk to their DEFAULT base URLs and still get the fake's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from tests.support.fake_upstream import ANSWER, TOOL_ARGS
+from tests.support.standin_host import StandinHost
+
+ROOT = Path(__file__).resolve().parent.parent
+PAYLOAD = ROOT / "dario" / "js_payload" / "payload.cjs"
+JS = ROOT / "tests" / "js"
+NODE = "node"
+
+pytestmark = pytest.mark.skipif(
+    subprocess.run([NODE, "--version"], capture_output=True).returncode != 0
+    or not (ROOT / "node_modules" / "openai").is_dir(),
+    reason="node and the npm test clients are needed")
+
+
+class Standin(StandinHost):
+    """The stand-in plus two routes the fake upstream lacks: a slow SSE stream that notes
+    when its client goes away, and a 204."""
+
+    def __init__(self, upstream_url: str) -> None:
+        super().__init__(upstream_url)
+        self.slow_closed = False
+
+    async def _relay(self, request):
+        target = request.headers.get("x-dario-target", "")
+        if request.headers.get("x-dario-token") == self.token and target.endswith("/nocontent"):
+            self.relayed.append({"target": target, "pid": request.headers.get("x-dario-pid"),
+                                 "headers": dict(request.headers), "body": await request.read()})
+            return web.Response(status=204)
+        if request.headers.get("x-dario-token") == self.token and target.endswith("/slow"):
+            self.relayed.append({"target": target, "pid": request.headers.get("x-dario-pid"),
+                                 "headers": dict(request.headers), "body": await request.read()})
+            resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+            await resp.prepare(request)
+            try:
+                for i in range(100):
+                    await resp.write(f"data: {i}\n\n".encode())
+                    await asyncio.sleep(0.05)
+                    if request.transport is None or request.transport.is_closing():
+                        raise ConnectionResetError
+            except (ConnectionResetError, asyncio.CancelledError):
+                self.slow_closed = True
+                raise
+            return resp
+        return await super()._relay(request)
+
+
+@pytest.fixture
+def host(upstream):
+    h = Standin(upstream.url).start()
+    yield h
+    h.stop()
+
+
+def child_env(extra: dict) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANTHROPIC_", "OPENAI_", "DARIO_", "NODE_OPTIONS", "HTTP_PROXY", "HTTPS_PROXY",
+                                "http_proxy", "https_proxy"))}
+    env.update({"NODE_OPTIONS": f"--require {PAYLOAD}", "ANTHROPIC_API_KEY": "sk-ant-test",
+                "OPENAI_API_KEY": "sk-test"})
+    env.update(extra)
+    return env
+
+
+def run(args: list, env: dict, timeout: float = 20) -> subprocess.CompletedProcess:
+    p = subprocess.run([NODE, *map(str, args)], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p
+
+
+def run_json(args: list, env: dict, timeout: float = 20) -> dict:
+    p = run(args, env, timeout)
+    lines = p.stdout.splitlines()
+    assert len(lines) == 1, p.stdout  # the payload itself prints nothing
+    return json.loads(lines[0])
+
+
+def hdrs(rel: dict) -> dict:
+    return {k.lower(): v for k, v in rel["headers"].items()}
+
+
+def wait_for(cond, timeout: float = 5.0) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.02)
+    return cond()
+
+
+# -- official SDKs, default base URLs -------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["plain", "stream", "tools"])
+def test_anthropic_sdk(host, upstream, mode):
+    p = subprocess.Popen([NODE, JS / "sdk_anthropic.mjs", mode], cwd=ROOT, env=child_env(host.env()),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    res = json.loads(out)
+    if mode == "plain":
+        assert res["text"] == ANSWER
+    elif mode == "stream":
+        assert len(res["deltas"]) > 1 and "".join(res["deltas"]) == ANSWER == res["text"]
+    else:
+        assert len(res["fragments"]) > 1 and res["tool"]["input"] == TOOL_ARGS
+    [rel] = host.relayed
+    assert rel["target"] == "https://api.anthropic.com/v1/messages"
+    assert rel["pid"] == str(p.pid)
+    h = hdrs(rel)  # this SDK version sends the key as a bearer token
+    assert h.get("x-api-key") == "sk-ant-test" or h.get("authorization") == "Bearer sk-ant-test"
+    assert json.loads(rel["body"])["messages"][0]["content"] == "hi"
+    assert upstream.last().path == "/v1/messages"
+
+
+@pytest.mark.parametrize("mode", ["plain", "stream", "tools"])
+def test_openai_sdk(host, upstream, mode):
+    res = run_json([JS / "sdk_openai.mjs", mode], child_env(host.env()))
+    if mode == "plain":
+        assert res["text"] == ANSWER
+    elif mode == "stream":
+        assert len(res["deltas"]) > 1 and res["text"] == ANSWER
+    else:
+        assert res["name"] == "get_weather" and len(res["fragments"]) > 1 and res["args"] == TOOL_ARGS
+    [rel] = host.relayed
+    assert rel["target"] == "https://api.openai.com/v1/chat/completions"
+    assert hdrs(rel)["authorization"] == "Bearer sk-test"
+    assert hdrs(rel)["x-dario-token"] == host.token
+
+
+# -- raw fetch ------------------------------------------------------------------------------
+
+def test_fetch_url_status_headers(host):
+    res = run_json([JS / "fetch_raw.mjs", "basic"], child_env(host.env()))
+    assert res["url"] == res["cloneUrl"] == "https://api.anthropic.com/v1/messages?beta=true"
+    assert res["status"] == 200 and res["statusText"] == "OK"
+    assert res["ctype"].startswith("application/json") and res["rate"] == "1000"
+    assert json.loads(res["text"])["content"][0]["text"] == ANSWER
+    assert host.relayed[0]["target"] == "https://api.anthropic.com/v1/messages?beta=true"
+
+
+def test_fetch_body_kinds(host):
+    res = run_json([JS / "fetch_raw.mjs", "bodies"], child_env(host.env()))
+    for kind in ("string", "buffer", "uint8", "arraybuffer", "blob", "stream", "request"):
+        assert res[kind][:2] == [200, ANSWER], kind
+    assert res["request"][2] == "https://api.anthropic.com/v1/messages?beta=true"
+    assert res["form"] == [400, "invalid_request_error"]  # the fake wants JSON: a 4xx passes through
+    bodies = [r["body"] for r in host.relayed]
+    assert all(json.loads(b)["messages"] for b in bodies[:7])
+    assert bodies[7] == b"a=1&b=x+y"
+    assert hdrs(host.relayed[7])["content-type"].startswith("application/x-www-form-urlencoded")
+    assert hdrs(host.relayed[5]).get("transfer-encoding") == "chunked"  # the stream is streamed
+    assert hdrs(host.relayed[0])["content-length"] == str(len(bodies[0]))
+
+
+def test_fetch_4xx_passthrough(host):
+    res = run_json([JS / "fetch_raw.mjs", "error4xx"], child_env(host.env()))
+    assert res["status"] == 400 and res["ok"] is False
+    assert res["url"] == "https://api.openai.com/v1/chat/completions"
+    assert res["body"]["error"]["type"] == "invalid_request_error"
+
+
+def test_fetch_head_and_204(host):
+    res = run_json([JS / "fetch_raw.mjs", "head"], child_env(host.env()))
+    assert res["head"] == [200, None, "https://api.openai.com/v1/models"]
+    assert res["nocontent"] == [204, None, ""]
+
+
+def test_fetch_abort_mid_stream(host):
+    t0 = time.monotonic()
+    res = run_json([JS / "fetch_raw.mjs", "abort"], child_env(host.env()))
+    assert res == {"first": "data: 0\n\n", "err": "AbortError", "pre": "AbortError"}
+    assert time.monotonic() - t0 < 4  # the 5 s stream was not waited for
+    assert wait_for(lambda: host.slow_closed), "the host never saw the relay connection close"
+    assert len(host.relayed) == 1  # the pre-aborted call never reached the host
+
+
+def test_https_request_forms(host):
+    env = child_env(host.env())
+    post = run_json([JS / "https_request.mjs", "post"], env)
+    assert post["status"] == 200 and json.loads(post["body"])["choices"][0]["message"]["content"] == ANSWER
+    get = run_json([JS / "https_request.mjs", "get"], env)
+    assert get["status"] == 200 and json.loads(get["body"])["data"][0]["id"] == "fake-model-1"
+    opts = run_json([JS / "https_request.mjs", "opts"], env)
+    assert opts["status"] == 200
+    targets = [r["target"] for r in host.relayed]
+    assert targets == ["https://api.openai.com/v1/chat/completions?x=1", "https://api.openai.com/v1/models",
+                       "https://api.openai.com/v1/chat/completions"]
+    assert json.loads(host.relayed[0]["body"])["model"] == "gpt-test"  # written in two pieces
+    assert hdrs(host.relayed[0])["host"] == "api.openai.com"
+
+
+def test_other_hosts_untouched(host, upstream):
+    res = run_json([JS / "fetch_raw.mjs", "url", upstream.url + "/v1/models"], child_env(host.env()))
+    assert res["status"] == 200 and "fake-model-1" in res["text"]
+    assert host.relayed == [] and upstream.requests[-1].path == "/v1/models"
+    assert "x-dario-token" not in {k.lower() for k in upstream.requests[-1].headers}
+
+
+def test_fallback_prefix_is_intercepted(host):
+    url = host.env()["DARIO_SHIM_FALLBACK"] + "anthropic/v1/messages"
+    res = run_json([JS / "fetch_raw.mjs", "post", url], child_env(host.env(hosts="")))
+    assert "status" in res, res  # the stand-in's answer came back (its /t/ path mapping is its own business)
+    [rel] = host.relayed
+    assert rel["target"] == url and hdrs(rel)["x-dario-token"] == host.token
+
+
+# -- hello, grandchildren, loading ----------------------------------------------------------
+
+def test_hello_and_grandchild(host):
+    p = subprocess.Popen([NODE, JS / "spawn_child.mjs"], cwd=ROOT, env=child_env(host.env()),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, err
+    res = json.loads(out)
+    assert res["child"]["status"] == 200
+    assert wait_for(lambda: len(host.hellos) == 2)
+    by_pid = {h["pid"]: h for h in host.hellos}
+    parent = by_pid[p.pid]
+    assert parent["ppid"] == os.getpid() and parent["runtime"] == "node"
+    assert parent["argv0"] == NODE and parent["argv"][1].endswith("spawn_child.mjs")
+    [child] = [h for h in host.hellos if h["pid"] != p.pid]
+    assert child["ppid"] == p.pid and child["argv"][1].endswith("fetch_raw.mjs")
+    [rel] = host.relayed  # the grandchild's call was intercepted too
+    assert rel["pid"] == str(child["pid"])
+
+
+def test_double_require_loads_once_and_quiet(host):
+    env = child_env(host.env())
+    env["NODE_OPTIONS"] = f"--require {PAYLOAD} --require {PAYLOAD}"
+    p = run(["-e", "process.stdout.write(String(typeof fetch) + '\\n')"], env)
+    assert p.stdout == "function\n" and p.stderr == ""
+    assert wait_for(lambda: len(host.hellos) == 1)
+    time.sleep(0.2)
+    assert len(host.hellos) == 1
+    res = run_json([JS / "fetch_raw.mjs", "error4xx"], env)
+    assert res["status"] == 400 and len(host.relayed) == 1
+
+
+def test_node_e_empty_is_quick_and_silent(host):
+    env = child_env(host.env())
+    run(["-e", ""], env)  # warm the disk cache
+    t0 = time.monotonic()
+    p = run(["-e", ""], env, timeout=10)
+    assert time.monotonic() - t0 < 2.0  # loose sanity bound; bench/ measures the real cost
+    assert p.stdout == "" and p.stderr == ""
+    assert wait_for(lambda: len(host.hellos) >= 1)  # even a process that exits at once says hello
+
+
+def test_startup_stays_light_and_debug_goes_to_stderr(host):
+    env = child_env({**host.env(), "DARIO_DEBUG": "1"})
+    code = ("const l = process.moduleLoadList.join(' ');"
+            "process.stdout.write(['NativeModule tls', 'NativeModule https', 'deps/undici'].filter(m => l.includes(m)).join() + '|')")
+    p = run(["-e", code], env)
+    assert p.stdout == "|"  # https/tls and fetch's undici are loaded only when a program uses them
+    assert "dario-payload: installed" in p.stderr
+
+
+def test_no_patching_without_env(upstream):
+    env = child_env({})
+    code = ("const f = globalThis.fetch, h = require('https').request;"
+            "process.stdout.write(String(f.toString().includes('lazy') || f.toString().includes('undici')) + ' '"
+            " + String(Symbol.for('dario.shim.payload') in globalThis) + '\\n')")
+    p = run(["-e", code], env)
+    assert p.stdout == "true false\n"
+
+
+# -- host gone ------------------------------------------------------------------------------
+
+@pytest.fixture(params=["missing", "refused"])
+def dead_sock(request):
+    """A socket path with no host behind it: absent (ENOENT) or a stale file (ECONNREFUSED)."""
+    d = tempfile.mkdtemp(prefix="dario-dead-")
+    path = os.path.join(d, "host.sock")
+    if request.param == "refused":
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.close()
+    yield path
+    if os.path.exists(path):
+        os.unlink(path)
+    os.rmdir(d)
+
+
+def gone_env(sock: str, hosts: str, strict: str = "") -> dict:
+    return child_env({"DARIO_SHIM_SOCK": sock, "DARIO_SHIM_TOKEN": "dario-run-tok",
+                      "DARIO_SHIM_HOSTS": hosts, "DARIO_SHIM_STRICT": strict,
+                      "DARIO_SHIM_FALLBACK": "http://127.0.0.1:9/t/dario-run-tok/"})
+
+
+def test_host_gone_fails_open(upstream, dead_sock):
+    hostport = upstream.url.split("//")[1]
+    env = gone_env(dead_sock, hostport)
+    t0 = time.monotonic()
+    res = run_json([JS / "fetch_raw.mjs", "post", upstream.url + "/v1/messages"], env, timeout=10)
+    assert res["status"] == 200 and ANSWER in res["text"]
+    res = run_json([JS / "http_request.cjs", upstream.url + "/v1/chat/completions"], env, timeout=10)
+    assert res["status"] == 200 and ANSWER in res["text"]
+    assert time.monotonic() - t0 < 5
+    assert all("x-dario-token" not in {k.lower() for k in r.headers} for r in upstream.requests)
+    assert len(upstream.requests) == 2
+
+
+@pytest.mark.parametrize("why", ["strict", "star", "token", "fallback"])
+def test_host_gone_strict_rejects(upstream, dead_sock, why):
+    hostport = upstream.url.split("//")[1]
+    env = gone_env(dead_sock, hostport, strict={"strict": hostport, "star": "*"}.get(why, ""))
+    if why == "token":
+        env["KEY"] = "dario-run-tok"
+    url = ("http://127.0.0.1:9/t/dario-run-tok/anthropic/v1/messages" if why == "fallback"
+           else upstream.url + "/v1/messages")
+    res = run_json([JS / "fetch_raw.mjs", "post", url], env, timeout=10)
+    assert res["error"].startswith("dario:") and "gone" in res["error"], res
+    res = run_json([JS / "http_request.cjs", url], env, timeout=10)
+    assert res["error"].startswith("dario:") and "gone" in res["error"], res
+    assert upstream.requests == []
