@@ -224,14 +224,20 @@ def test_unknown_path_and_oversized_body(upstream):
         server.stop()
 
 
-def test_upstream_429_keeps_status_body_and_retry_after(proxy, upstream):
-    upstream.fail_next(status=429, headers={"retry-after": "7"})
-    with pytest.raises(anthropic.RateLimitError) as e:
-        ant(proxy).messages.create(model="claude-test-1", max_tokens=5, messages=MSG)
-    assert e.value.status_code == 429 and e.value.response.headers["retry-after"] == "7"
-    assert e.value.body["error"]["type"] == "rate_limit_error"
-    rec = wait_records(proxy, 1)[0]
-    assert rec.status == 429 and "fake upstream error 429" in rec.error
+def test_upstream_429_keeps_status_body_and_retry_after(upstream):
+    # queue_timeout=0: no waiting for the key to cool down (tests/test_resilience.py covers the queue)
+    proxy, rec = start_proxy(upstream.url, queue_timeout=0)
+    proxy.records = rec.records
+    try:
+        upstream.fail_next(status=429, headers={"retry-after": "7"})
+        with pytest.raises(anthropic.RateLimitError) as e:
+            ant(proxy).messages.create(model="claude-test-1", max_tokens=5, messages=MSG)
+        assert e.value.status_code == 429 and e.value.response.headers["retry-after"] == "7"
+        assert e.value.body["error"]["type"] == "rate_limit_error"
+        rec = wait_records(proxy, 1)[0]
+        assert rec.status == 429 and "fake upstream error 429" in rec.error
+    finally:
+        proxy.stop()
 
 
 def test_upstream_error_translated_to_openai_shape(proxy, upstream):

@@ -104,8 +104,8 @@ class Pipeline:
         self.pools = {name: KeyPool(b) for name, b in backends.items()}
         # how long a call may wait for a key with headroom (or a client-side limit) before its 429
         self.queue_timeout = max(0.0, float(queue_timeout))
-        self.limiters = {name: lim for name, l in (limits or {}).items() if name in backends
-                         for lim in [Limiter(name, l.get("rpm"), l.get("max_concurrency"))] if lim.active}
+        self.limiters = {name: lim for name, spec in (limits or {}).items() if name in backends
+                         for lim in [Limiter(name, spec.get("rpm"), spec.get("max_concurrency"))] if lim.active}
         self.recorder = recorder or NullRecorder()
         t = timeouts or {}
         self.connect_timeout = float(t.get("connect", 10.0))
@@ -328,23 +328,13 @@ class Pipeline:
                 up = await asyncio.wait_for(
                     self.session.request(request.method, url, data=payload, headers=headers, allow_redirects=False),
                     self.first_byte_timeout)
-            except LimitTimeout as e:
-                pool and pool.release(choice)
-                raise CallError(429, str(e), headers={"retry-after": str(max(1, round(e.retry_after)))}) from None
-            except aiohttp.ConnectionTimeoutError:
-                pool and pool.release(choice)
-                raise CallError(504, f"dario: upstream {rec.backend} did not accept a connection within "
-                                     f"{self.connect_timeout:g}s") from None
-            except asyncio.TimeoutError:
-                pool and pool.release(choice)
-                raise CallError(504, f"dario: upstream {rec.backend} sent no response within "
-                                     f"{self.first_byte_timeout:g}s") from None
-            except aiohttp.ClientError as e:
-                pool and pool.release(choice)
-                raise CallError(502, f"dario: cannot reach upstream {rec.backend}: {e}") from None
-            except BaseException:  # cancelled: the client left
-                pool and pool.release(choice)
-                raise
+            except BaseException as e:  # no answer: the key has no call in flight any more
+                if pooled:
+                    pool.release(choice)
+                err = self._send_failure(e, rec.backend)
+                if err is None:
+                    raise  # cancelled: the client left
+                raise err from None
             if not pooled:
                 return up
             pool.observe(choice, up.status, up.headers)
@@ -359,6 +349,18 @@ class Pipeline:
                 up.close()
             pool.last_limited = Limited(up.status, {k: v for k, v in up.headers.items()
                                                     if k.lower() not in _DROP_RESP}, data)
+
+    def _send_failure(self, e: BaseException, backend: str | None) -> CallError | None:
+        if isinstance(e, LimitTimeout):
+            return CallError(429, str(e), headers={"retry-after": str(max(1, round(e.retry_after)))})
+        if isinstance(e, aiohttp.ConnectionTimeoutError):
+            return CallError(504, f"dario: upstream {backend} did not accept a connection within "
+                                  f"{self.connect_timeout:g}s")
+        if isinstance(e, asyncio.TimeoutError):
+            return CallError(504, f"dario: upstream {backend} sent no response within {self.first_byte_timeout:g}s")
+        if isinstance(e, aiohttp.ClientError):
+            return CallError(502, f"dario: cannot reach upstream {backend}: {e}")
+        return None
 
     def _limited(self, pool: KeyPool, protocol_out: str) -> Limited:
         last = pool.last_limited or Limited(429, {"Content-Type": "application/json"}, proto.error_bytes(
