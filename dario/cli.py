@@ -53,11 +53,14 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
                                                                 "environment at use time. Repeatable."),
                 base_url: Optional[str] = typer.Option(None, "--base-url", help="Needed for unknown names."),
                 kind: Optional[str] = typer.Option(None, "--kind", help="anthropic or openai (default: openai "
-                                                                        "for unknown names)")) -> None:
-    """Add or replace a backend."""
+                                                                        "for unknown names)"),
+                rpm: Optional[int] = typer.Option(None, "--rpm", help="Client-side limit: requests per minute."),
+                max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency",
+                                                              help="Client-side limit: calls in flight.")) -> None:
+    """Add or replace a backend. Several --key make a pool: calls go to the key with most headroom."""
     cfg = config()
     try:
-        b = cfg.add_backend(name, key, base_url, kind)
+        b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency)
         cfg.save()
     except ConfigError as e:
         fail(str(e))
@@ -70,7 +73,8 @@ def backend_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
     """List backends. Keys are never shown, only how many there are and env: references."""
     cfg = config()
     rows = [{"name": b.name, "kind": b.kind, "base_url": b.base_url, "keys": len(b.keys),
-             "key_refs": [k for k in b.keys if k.startswith("env:")], "default": b.name == cfg.default_backend}
+             "key_refs": [k for k in b.keys if k.startswith("env:")], "default": b.name == cfg.default_backend,
+             **({"limits": cfg.limits[b.name]} if b.name in cfg.limits else {})}
             for b in cfg.backends.values()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
@@ -99,6 +103,50 @@ def backend_remove(name: str) -> None:
     typer.echo(f"removed backend {name}")
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="Manage the key pool of a configured backend.")
+backend_app.add_typer(keys_app, name="keys")
+
+
+def _key_label(raw: str) -> str:
+    from dario.pipeline.keys import key_id
+    return raw if raw.startswith("env:") else key_id(raw)
+
+
+@keys_app.command("add")
+def keys_add(name: str, key: str = typer.Argument(..., help="API key, or env:VAR.")) -> None:
+    """Add a key to a backend's pool."""
+    cfg = config()
+    try:
+        b = cfg.add_key(name, key)
+        cfg.save()
+    except ConfigError as e:
+        fail(str(e))
+    typer.echo(f"backend {name}: added {_key_label(key)}, {len(b.keys)} key(s)")
+
+
+@keys_app.command("remove")
+def keys_remove(name: str, key: str = typer.Argument(..., help="The key, its env:VAR, or its key id.")) -> None:
+    """Remove a key from a backend's pool."""
+    cfg = config()
+    try:
+        b = cfg.remove_key(name, key)
+        cfg.save()
+    except ConfigError as e:
+        fail(str(e))
+    typer.echo(f"backend {name}: removed a key, {len(b.keys)} left")
+
+
+@keys_app.command("list")
+def keys_list(name: str) -> None:
+    """A backend's keys, as fingerprints (key-…) or env: references; never the keys themselves."""
+    cfg = config()
+    b = cfg.backends.get(name)
+    if b is None:
+        fail(f"no backend named {name!r}")
+    for raw in b.keys:
+        typer.echo(_key_label(raw))
+
+
 # -- proxy -------------------------------------------------------------------
 def _install_uvloop() -> None:
     try:
@@ -114,6 +162,14 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
           model: Optional[str] = typer.Option(None, "--model", help="Force every request to this model."),
           otlp: Optional[str] = typer.Option(None, "--otlp", help="Also export each call to this OTLP/HTTP "
                                                                   "endpoint."),
+          queue_timeout: float = typer.Option(60.0, "--queue-timeout", help="Seconds a call may wait for a key "
+                                                                            "with headroom before its 429."),
+          connect_timeout: Optional[float] = typer.Option(None, "--connect-timeout", help="Upstream connect "
+                                                                                          "timeout (s)."),
+          first_byte_timeout: Optional[float] = typer.Option(None, "--first-byte-timeout",
+                                                             help="Upstream time to first byte (s)."),
+          idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="Upstream stream idle "
+                                                                                    "timeout (s)."),
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
     """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
     from dario.proxy.server import build_app, is_loopback, start
@@ -124,7 +180,11 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
         fail(f"refusing to serve on {host} (reachable from other machines) without DARIO_API_KEY set: "
              f"set DARIO_API_KEY to a secret clients must send, or bind 127.0.0.1")
     cfg = config()
-    rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else ())
+    for k, v in (("connect", connect_timeout), ("first_byte", first_byte_timeout), ("idle", idle_timeout)):
+        if v is not None:
+            cfg.timeouts[k] = v  # this run only: not saved
+    rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else (),
+                      queue_timeout=queue_timeout)
     if verbose:
         from dario.verbose import VerboseRecorder
         rt.pipeline.recorder = VerboseRecorder(rt.recorder)
@@ -183,6 +243,8 @@ def _register_optional() -> None:
     """Commands whose modules live elsewhere register themselves here."""
     from dario import cli_telemetry
     cli_telemetry.register(app, dario_home)
+    from dario import cli_tools
+    cli_tools.register(app)
 
 
 try:

@@ -91,20 +91,26 @@ async def _health(request: web.Request) -> web.Response:
                               "backends": sorted(pipeline.backends)})
 
 
-async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[str]:
-    if b.models:
-        return list(b.models)
+def models_headers(b: Backend, key: str | None) -> dict[str, str]:
+    """Headers for GET {b.models_url()}: auth by kind (also used by `dario doctor`)."""
     headers = {}
-    try:
-        key = resolve_key(b.keys[0]) if b.keys else None
-    except KeyUnavailable:
-        key = None
     if b.kind == "anthropic":
         headers["anthropic-version"] = ANTHROPIC_VERSION
         if key:
             headers["x-api-key"] = key
     elif key:
         headers["Authorization"] = f"Bearer {key}"
+    return headers
+
+
+async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[str]:
+    if b.models:
+        return list(b.models)
+    try:
+        key = resolve_key(b.keys[0]) if b.keys else None
+    except KeyUnavailable:
+        key = None
+    headers = models_headers(b, key)
     try:
         async with session.get(b.models_url(), headers=headers,
                                timeout=aiohttp.ClientTimeout(total=3)) as r:

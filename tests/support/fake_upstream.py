@@ -42,6 +42,8 @@ class Fault:
     drop_after_events: int | None = None  # stream: cut the connection after N events
     delay: float = 0.0  # seconds before the first byte
     reset: bool = False  # close the connection without answering
+    stall_after_events: int | None = None  # stream: go quiet for `stall` seconds after N events
+    stall: float = 0.0
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Seen:
     path: str
     headers: dict
     body: Any
+    key: str | None = None  # the API key it carried (x-api-key or bearer)
 
 
 def _chunks(text: str, n: int = 3) -> list[str]:
@@ -86,6 +89,10 @@ class FakeUpstream:
         self._thread: threading.Thread | None = None
         self.port = 0
         self.models = ["fake-model-1", "fake-model-2"]
+        self.always_429_keys: set[str] = set()  # chat calls with these keys always get a 429
+        self.retry_after_429 = "30"  # retry-after sent with those 429s (None: no header)
+        self.key_headers: dict[str, dict] = {}  # key -> extra (rate-limit) headers on its answers
+        self.reject_keys: set[str] = set()  # GET /v1/models answers 401 to these keys
 
     # -- control ------------------------------------------------------------
     @property
@@ -144,7 +151,11 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), body))
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:] or None
+        self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), body, key))
+        if key in self.always_429_keys:
+            headers = {"retry-after": self.retry_after_429} if self.retry_after_429 is not None else {}
+            return body, Fault(status=429, headers=headers)
         fault = self.faults.pop(0) if self.faults else None
         if fault and fault.delay:
             await asyncio.sleep(fault.delay)
@@ -166,6 +177,10 @@ class FakeUpstream:
 
     async def _models(self, request: web.Request) -> web.Response:
         self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), None))
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:]
+        if key and key in self.reject_keys:
+            return web.json_response({"error": {"message": "invalid api key", "type": "authentication_error"}},
+                                     status=401)
         if "anthropic-version" in request.headers:
             data = [{"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
                     for m in self.models]
@@ -203,7 +218,7 @@ class FakeUpstream:
             return web.json_response({
                 "id": "msg_fake01", "type": "message", "role": "assistant", "model": model,
                 "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
-            }, headers=RATE_HEADERS)
+            }, headers=self._rate_headers(request))
 
         events: list[tuple[str, dict]] = [("message_start", {"type": "message_start", "message": {
             "id": "msg_fake01", "type": "message", "role": "assistant", "model": model, "content": [],
@@ -258,7 +273,7 @@ class FakeUpstream:
             return web.json_response({
                 "id": "chatcmpl-fake01", "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": msg, "finish_reason": finish, "logprobs": None}],
-                "usage": usage}, headers=RATE_HEADERS)
+                "usage": usage}, headers=self._rate_headers(request))
 
         def chunk(delta: dict, finish: str | None = None, **extra) -> dict:
             return {"id": "chatcmpl-fake01", "object": "chat.completion.chunk", "created": created,
@@ -284,14 +299,20 @@ class FakeUpstream:
         frames = [f"data: {d if isinstance(d, str) else json.dumps(d)}\n\n".encode() for d in datas]
         return await self._stream(request, frames, fault)
 
+    def _rate_headers(self, request: web.Request) -> dict:
+        key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:]
+        return {**RATE_HEADERS, **self.key_headers.get(key, {})}
+
     async def _stream(self, request: web.Request, frames: list[bytes], fault: Fault | None) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache",
-                                           **RATE_HEADERS})
+                                           **self._rate_headers(request)})
         await resp.prepare(request)
         for i, f in enumerate(frames):
             if fault and fault.drop_after_events is not None and i >= fault.drop_after_events:
                 request.transport.close()
                 return resp
+            if fault and fault.stall_after_events is not None and i == fault.stall_after_events:
+                await asyncio.sleep(fault.stall)
             await resp.write(f)
             await asyncio.sleep(0)  # let each event go out as its own chunk
         await resp.write_eof()
