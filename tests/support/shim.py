@@ -24,7 +24,8 @@ ENV_KEY_VALUE = "sk-env-dario-test-secret-from-env-0003"
 def configure(home: Path, upstream_url: str, *, env_key_backend: bool = False) -> None:
     cfg = load_config(home)
     cfg.add_backend("anthropic", [REAL_KEY_A], upstream_url, "anthropic")
-    cfg.add_backend("oai", [REAL_KEY_O], upstream_url + "/v1", "openai")
+    cfg.add_backend("openai", [REAL_KEY_O], upstream_url + "/v1", "openai")  # what gpt-* routes to
+    cfg.add_backend("oai", [REAL_KEY_O], upstream_url + "/v1", "openai")  # for explicit oai: prefixes
     if env_key_backend:
         cfg.add_backend("envkeyed", [f"env:{ENV_KEY_VAR}"], upstream_url + "/v1", "openai")
     cfg.save()
