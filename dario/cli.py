@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from dario import __version__
+from dario import __version__, cli_telemetry, cli_tools
 from dario.store.config import ConfigError, load_config
 from dario.store.home import CorruptFileError, dario_home, ensure_home
 
@@ -239,18 +239,9 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
     exit_like(run_shim(list(cmd), cfg, opts))
 
 
-def _register_optional() -> None:
-    """Commands whose modules live elsewhere register themselves here."""
-    from dario import cli_telemetry
-    cli_telemetry.register(app, dario_home)
-    from dario import cli_tools
-    cli_tools.register(app)
-
-
-try:
-    _register_optional()
-except ImportError:  # pragma: no cover - while a module is being written
-    pass
+# log, usage, report; doctor, mcp, subagent: each module registers its own commands
+cli_telemetry.register(app, dario_home)
+cli_tools.register(app)
 
 
 def main() -> None:
