@@ -127,7 +127,7 @@ def test_mounted_transports_are_relayed(standin, lib):
 def test_fallback_prefix_is_relayed(standin, lib):
     url = standin.env()["DARIO_SHIM_FALLBACK"] + "openai/v1/chat/completions"
     out = http(child_env(standin.env()), lib, url, json=CHAT)
-    assert "error" not in out and out["url"] == url
+    assert "error" not in out and out["url"] == url and out["status"] == 200
     assert [(r["target"], r["pid"]) for r in standin.relayed] == [(url, str(out["pid"]))]
 
 

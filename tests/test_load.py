@@ -11,6 +11,7 @@ import pytest
 
 from dario.pipeline.backends import Backend
 from tests.support.dario_proxy import start_proxy
+from tests.support.answers import sse_text
 from tests.support.fake_upstream import ANSWER
 
 PLAIN, STREAMS = 200, 64
@@ -24,18 +25,6 @@ def up(upstream):
     upstream.always_429_keys.clear()
     upstream.faults.clear()
 
-
-def _sse_text(raw: str, protocol: str) -> str:
-    out = []
-    for line in raw.splitlines():
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        ev = json.loads(line[6:])
-        if protocol == "openai":
-            out += [c["delta"].get("content") or "" for c in ev.get("choices", [])]
-        elif ev.get("type") == "content_block_delta":
-            out.append(ev["delta"]["text"])
-    return "".join(out)
 
 
 async def _one(session: aiohttp.ClientSession, base: str, i: int, stream: bool) -> str:
@@ -51,7 +40,7 @@ async def _one(session: aiohttp.ClientSession, base: str, i: int, stream: bool) 
         assert r.status == 200, raw
     if stream:
         assert raw.rstrip().endswith(("data: [DONE]", '{"type": "message_stop"}')), raw[-200:]
-        return _sse_text(raw, protocol)
+        return sse_text(raw, protocol)
     data = json.loads(raw)
     return data["choices"][0]["message"]["content"] if protocol == "openai" else data["content"][0]["text"]
 

@@ -4,12 +4,9 @@ then the official SDKs configured only through their usual environment variables
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
-import sys
-import time
 
 import anthropic
 import openai

@@ -32,7 +32,7 @@ def base(sdk, url):
 
 @pytest.mark.parametrize("sdk,model", CASES)
 def test_plain(proxy_url, upstream, sdk, model):
-    out = node_sdk({"sdk": sdk, "mode": "plain", "model": model, "baseURL": base(sdk, proxy_url)}, env=dict(os.environ))
+    out = node_sdk({"sdk": sdk, "mode": "plain", "model": model, "baseURL": base(sdk, proxy_url), "apiKey": "client-key"}, env=dict(os.environ))
     assert out.get("text") == ANSWER, out
     assert out["stop"] == ("end_turn" if sdk == "anthropic" else "stop")
     seen = upstream.last()
@@ -44,7 +44,7 @@ def test_plain(proxy_url, upstream, sdk, model):
 
 @pytest.mark.parametrize("sdk,model", CASES)
 def test_stream(proxy_url, upstream, sdk, model):
-    out = node_sdk({"sdk": sdk, "mode": "stream", "model": model, "baseURL": base(sdk, proxy_url)}, env=dict(os.environ))
+    out = node_sdk({"sdk": sdk, "mode": "stream", "model": model, "baseURL": base(sdk, proxy_url), "apiKey": "client-key"}, env=dict(os.environ))
     assert out.get("text") == ANSWER and out["deltas"] > 1, out
     if sdk == "openai":
         assert out["usage"]["completion_tokens"] == USAGE["output"]
@@ -54,7 +54,7 @@ def test_stream(proxy_url, upstream, sdk, model):
 
 @pytest.mark.parametrize("sdk,model", CASES)
 def test_tools_with_streamed_arguments(proxy_url, upstream, sdk, model):
-    out = node_sdk({"sdk": sdk, "mode": "tools", "model": model, "baseURL": base(sdk, proxy_url)}, env=dict(os.environ))
+    out = node_sdk({"sdk": sdk, "mode": "tools", "model": model, "baseURL": base(sdk, proxy_url), "apiKey": "client-key"}, env=dict(os.environ))
     assert out.get("tool") == {"name": "get_weather", "input": TOOL_ARGS}, out
     assert out["partial"] > 1
     assert out["stop"] == ("tool_use" if sdk == "anthropic" else "tool_calls")

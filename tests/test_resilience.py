@@ -15,6 +15,7 @@ import requests
 from dario.pipeline.backends import Backend
 from dario.pipeline.keys import key_id
 from tests.support.dario_proxy import start_proxy
+from tests.support.answers import body_text
 from tests.support.fake_upstream import ANSWER
 
 KA, KB, KC = "sk-pool-test-key-AAAA", "sk-pool-test-key-BBBB", "sk-pool-test-key-CCCC"
@@ -55,19 +56,7 @@ def call(server, text="hi", *, model="oai:m", protocol="openai", stream=False, h
 
 def text_of(r, protocol="openai") -> str:
     """The answer text, from a plain or streamed response in either protocol."""
-    if not r.headers.get("content-type", "").startswith("text/event-stream"):
-        body = r.json()
-        return body["choices"][0]["message"]["content"] if protocol == "openai" else body["content"][0]["text"]
-    out = []
-    for line in r.text.splitlines():
-        if not line.startswith("data: ") or line == "data: [DONE]":
-            continue
-        ev = json.loads(line[6:])
-        if protocol == "openai":
-            out += [c["delta"].get("content") or "" for c in ev.get("choices", [])]
-        elif ev.get("type") == "content_block_delta":
-            out.append(ev["delta"]["text"])
-    return "".join(out)
+    return body_text(r.headers.get("content-type", ""), r.text, protocol)
 
 
 def keys_used(up) -> list[str]:

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from dario.launcher.detect import detect
 from dario.launcher.env import DEFAULT_HOSTS, ChildEnv, build_child_env, original_bases
 from dario.loop_thread import LoopThread
-from dario.runtime import Runtime, open_runtime
+from dario.runtime import open_runtime
 from dario.shim.host import ShimHost
 from dario.store.config import Config
 from dario.verbose import Tally, VerboseRecorder

@@ -7,7 +7,8 @@ import OpenAI from "openai";
 const opts = JSON.parse(process.argv[2]);
 const messages = [{ role: "user", content: "Say hello" }];
 const schema = { type: "object", properties: { city: { type: "string" }, unit: { type: "string" } }, required: ["city"] };
-const common = { apiKey: opts.apiKey ?? process.env.TEST_CLIENT_KEY ?? "client-key", maxRetries: 0 };
+const common = { maxRetries: 0 };  // key and base URL: from opts, else the SDK's own env/defaults
+if (opts.apiKey) common.apiKey = opts.apiKey;
 if (opts.baseURL) common.baseURL = opts.baseURL;
 
 async function anthropic() {

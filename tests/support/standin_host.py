@@ -9,7 +9,6 @@ The real host (dario.shim.host) replaces it in the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import tempfile
@@ -53,6 +52,7 @@ class StandinHost:
         return self
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(5)
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
 
@@ -82,9 +82,9 @@ class StandinHost:
                              "headers": dict(request.headers), "body": body})
         parts = urlsplit(target)
         url = self.upstream_url + parts.path + (("?" + parts.query) if parts.query else "")
-        if parts.path.startswith("/t/"):  # fallback URL: /t/<token>/<provider>/...
+        if parts.path.startswith("/t/"):  # fallback URL: /t/<token>/<provider>/<the provider's own path>
             rest = parts.path.split("/", 4)[4] if parts.path.count("/") >= 4 else ""
-            url = self.upstream_url + "/" + rest.split("/", 1)[1] if "/" in rest else self.upstream_url
+            url = self.upstream_url + "/" + rest
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() not in HOP and not k.lower().startswith("x-dario-")}
         async with self._session.request(request.method, url, data=body, headers=headers) as up:
