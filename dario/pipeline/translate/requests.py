@@ -196,12 +196,17 @@ def _a_user(blocks: list) -> list[dict]:
     return out
 
 
-def _a_assistant(blocks: list) -> dict:
+def assistant_message(blocks: list, *, strict: bool = True) -> dict:
+    """An Anthropic assistant turn as one OpenAI assistant message.
+
+    strict (requests): a block no OpenAI backend can take is an error. Not strict (responses,
+    already paid for): such blocks are skipped quietly.
+    """
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict] = []
     for b in blocks:
-        t = _block_type(b)
+        t = _block_type(b) if strict else (b.get("type") if isinstance(b, dict) else None)
         if t == "text":
             texts.append(b.get("text", ""))
         elif t == "thinking":
@@ -209,9 +214,8 @@ def _a_assistant(blocks: list) -> dict:
         elif t == "tool_use":
             calls.append({"id": str(b.get("id", "")), "type": "function",
                           "function": {"name": b.get("name", ""), "arguments": dumps(b.get("input") or {})}})
-        elif t == "redacted_thinking" or _SERVER_BLOCK.match(t):
-            continue  # encrypted / server-side: nothing another backend can use
-        else:
+        elif strict and not (t == "redacted_thinking" or _SERVER_BLOCK.match(t)):
+            # (redacted thinking and server-side blocks: nothing another backend can use)
             raise TranslationError(f"assistant content block type {t!r} cannot be sent to an OpenAI backend")
     # Text blocks of one turn are one reply (citations split it mid-sentence): join with "".
     msg: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
@@ -266,7 +270,7 @@ def anthropic_to_openai_request(body: dict, model: str) -> dict:
         elif m["role"] == "user":
             messages.extend(_a_user(content))
         else:
-            messages.append(_a_assistant(content))
+            messages.append(assistant_message(content))
 
     out: dict = {"model": model, "messages": messages}
     if _num(body.get("max_tokens")):

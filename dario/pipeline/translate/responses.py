@@ -12,9 +12,9 @@ import uuid
 from typing import Any
 
 from dario.pipeline.protocol import error_body
+from dario.pipeline.translate.requests import assistant_message
 from dario.pipeline.translate._common import (
     anthropic_usage,
-    dumps,
     finish_reason,
     openai_usage,
     parse_arguments,
@@ -81,25 +81,8 @@ def openai_to_anthropic_response(body: dict, model: str) -> dict:
 
 def anthropic_to_openai_response(body: dict, model: str) -> dict:
     body = _dict(body)
-    texts: list[str] = []
-    reasoning: list[str] = []
-    calls: list[dict] = []
-    for b in body.get("content") or []:
-        b = _dict(b)
-        t = b.get("type")
-        if t == "text":
-            texts.append(b.get("text", ""))
-        elif t == "thinking":
-            reasoning.append(b.get("thinking", ""))
-        elif t == "tool_use":
-            calls.append({"id": str(b.get("id", "")), "type": "function",
-                          "function": {"name": b.get("name", ""), "arguments": dumps(b.get("input") or {})}})
-        # redacted_thinking, server tool blocks: nothing an OpenAI client can use
-    message: dict = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
-    if reasoning:
-        message["reasoning_content"] = "\n\n".join(reasoning)
-    if calls:
-        message["tool_calls"] = calls
+    content = body.get("content")
+    message = assistant_message(content if isinstance(content, list) else [], strict=False)
     mid = body.get("id") if isinstance(body.get("id"), str) else uuid.uuid4().hex
     return {
         "id": mid if mid.startswith("chatcmpl") else f"chatcmpl-{mid}",
