@@ -46,6 +46,7 @@ class Tally:
         self.prices = prices or {}
         self.inner: Recorder | None = None
         self.calls = self.errors = self.input = self.output = self.cache = 0
+        self.other = self.other_failed = 0  # non-chat requests (models, telemetry, bootstrap...)
         self.cost: float | None = None
 
     def wrap(self, inner: Recorder) -> "Tally":
@@ -53,8 +54,14 @@ class Tally:
         return self
 
     def submit(self, rec: CallRecord) -> None:
+        failed = bool(rec.error or (rec.status or 0) >= 400)
+        if rec.protocol_in is None:
+            self.other += 1
+            self.other_failed += failed
+            self.inner.submit(rec)
+            return
         self.calls += 1
-        self.errors += 1 if (rec.error or (rec.status or 0) >= 400) else 0
+        self.errors += failed
         self.input += rec.input_tokens or 0
         self.output += rec.output_tokens or 0
         self.cache += (rec.cache_read_tokens or 0) + (rec.cache_write_tokens or 0)
@@ -71,8 +78,9 @@ class Tally:
 
     def summary(self, run_id: str) -> str:
         cost = f"${self.cost:.4f}" if self.cost is not None else "cost unknown"
+        other = f", {self.other} other request(s) ({self.other_failed} failed)" if self.other else ""
         return (f"dario: run {run_id}: {self.calls} call(s), {self.errors} error(s), "
-                f"{self.input} in / {self.output} out / {self.cache} cache tokens, {cost}")
+                f"{self.input} in / {self.output} out / {self.cache} cache tokens, {cost}{other}")
 
     def __getattr__(self, name):
         inner = self.__dict__.get("inner")

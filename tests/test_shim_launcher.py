@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -225,5 +226,8 @@ def test_node_claude_code_under_the_shim(home, upstream, how):
     assert r.stdout.decode() == ANSWER + "\n"
     err = r.stderr.decode()
     assert "in-process: pid" in err  # the payload, not the fallback, carried the call
+    # the exit summary counts chat calls apart from Claude Code's other requests (unreachable here)
+    summary = re.search(r"(\d+) call\(s\), 0 error\(s\), (\d+) in / (\d+) out", err)
+    assert summary and int(summary[1]) == len(_messages_calls(upstream)) and int(summary[3]) == 9 * int(summary[1])
     assert all(s.headers.get("x-api-key") == REAL_KEY_A for s in upstream.requests
                if s.path.startswith("/v1/messages"))

@@ -145,3 +145,23 @@ def test_host_dying_mid_run_fails_routed_calls_fast_and_clearly(home, upstream):
     assert out["first"] == ANSWER
     assert "dario:" in out["second"] and "gone" in out["second"]
     assert out["seconds"] < 5  # no hang
+
+
+LIST_MODELS = ("import anthropic, json; "
+               "print(json.dumps([m.id for m in anthropic.Anthropic(max_retries=0).models.list()]))")
+
+
+@pytest.mark.parametrize("observe", [False, True])
+def test_other_provider_endpoints_get_the_backends_key(home, upstream, observe):
+    """A shimmed SDK holding only the run token can still list models: dario puts its key on,
+    unless --observe, where nothing changes."""
+    r = run_shim(home, *NO_BASE_URL, sys.executable, "-c", LIST_MODELS, options=("--observe",) if observe else ())
+    if observe:  # untouched: the call goes to the real host, unreachable from the test machine
+        assert r.returncode != 0 and not [s for s in upstream.requests if s.path == "/v1/models"]
+        return
+    assert r.returncode == 0, r.stderr.decode()
+    assert json.loads(r.stdout) == upstream.models
+    seen = [s for s in upstream.requests if s.path == "/v1/models"][-1]
+    assert seen.headers["x-api-key"] == REAL_KEY_A and "dario-run-" not in json.dumps(seen.headers)
+    row = log_rows(home)[0]
+    assert row["backend"] == "anthropic" and row["path"] == "/v1/models" and row["status"] == 200

@@ -325,7 +325,7 @@ class Pipeline:
             try:
                 if limiter is not None:
                     await limiter.tick(deadline)
-                up = await asyncio.wait_for(
+                up = await _within(
                     self.session.request(request.method, url, data=payload, headers=headers, allow_redirects=False),
                     self.first_byte_timeout)
             except BaseException as e:  # no answer: the key has no call in flight any more
@@ -504,19 +504,43 @@ class Pipeline:
         return resp
 
     async def _relay_other(self, request, ctx, raw, rec, t0) -> web.StreamResponse:
-        """Shim: a call to an intercepted host that is not a chat endpoint goes through untouched."""
-        route = self._passthrough(ctx, proto.ANTHROPIC)
-        rec.backend = route.backend.name
-        headers = self._upstream_headers(request, ctx, "x", "x", None)
+        """Shim: a call to an intercepted host that is not a chat endpoint (models, files, batches...).
+
+        When dario holds a key for that provider the call goes to its backend with that key (the
+        child may hold only the run token); otherwise, or with --observe, it goes through untouched.
+        """
+        target = urlsplit(ctx.target)
+        backend = None if ctx.observe else self.router.for_host(target.netloc)
+        choice = None
+        if backend is not None and backend.keys:
+            try:
+                choice = self.pools[backend.name].pick(None)
+            except KeyUnavailable:
+                choice = None
+        url = ctx.target
+        if choice is not None:
+            path = target.path
+            if backend.kind == "openai" and path.startswith("/v1/"):
+                path = path[3:]  # an openai-kind base URL carries its own version prefix
+            url = backend.base_url.rstrip("/") + path + (f"?{target.query}" if target.query else "")
+            rec.backend, rec.key_id = backend.name, choice.key_id
+        else:
+            rec.backend = f"passthrough:{target.netloc}"
+        kind = backend.kind if choice is not None else "other"
+        headers = self._upstream_headers(request, ctx, kind, kind, choice)
         headers.pop("Content-Type", None)
         if "content-type" in request.headers:
             headers["Content-Type"] = request.headers["content-type"]
         try:
-            up = await asyncio.wait_for(self.session.request(request.method, ctx.target, data=raw or None,
+            up = await asyncio.wait_for(self.session.request(request.method, url, data=raw or None,
                                                              headers=headers, allow_redirects=False),
                                         self.first_byte_timeout)
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-            raise CallError(502, f"dario: cannot reach {route.backend.name}: {e or type(e).__name__}") from None
+            if choice is not None:
+                self.pools[backend.name].release(choice)
+            raise CallError(502, f"dario: cannot reach {rec.backend}: {e or type(e).__name__}") from None
+        if choice is not None:  # rate-limit headers of any endpoint count for the key
+            self.pools[backend.name].observe(choice, up.status, up.headers)
         try:
             rec.status = up.status
             resp = web.StreamResponse(status=up.status,
@@ -533,6 +557,17 @@ class Pipeline:
 
 class _ClientGone(Exception):
     pass
+
+
+_TIMEOUT = getattr(asyncio, "timeout", None)
+
+
+async def _within(coro, seconds: float):
+    """`asyncio.wait_for`, minus the extra Task per call it makes before Python 3.12 (bench/profile.py)."""
+    if _TIMEOUT is None:
+        return await asyncio.wait_for(coro, seconds)
+    async with _TIMEOUT(seconds):
+        return await coro
 
 
 def _set_usage(rec: CallRecord, u: Usage) -> None:

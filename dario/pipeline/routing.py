@@ -62,6 +62,21 @@ class Router:
         raise RoutingError(f"model {model!r} matches no backend and no default backend is set. "
                            f"{self._configured()} Use NAME:{model} or set a default.")
 
+    def for_host(self, host: str) -> Backend | None:
+        """The backend that stands in for calls to `host` (the provider's other endpoints:
+        models, files, batches), or None when dario has none for it."""
+        for b in self.backends.values():
+            if b.host == host:
+                return b
+        try:
+            if host == "api.anthropic.com":
+                return self._anthropic("claude-*")
+            if host == "api.openai.com":
+                return self._named("openai", "gpt-*")
+        except RoutingError:
+            pass
+        return None
+
     # -- helpers -----------------------------------------------------------
     def _configured(self) -> str:
         if not self.backends:
