@@ -274,7 +274,8 @@ class BackgroundRecorder:
 
     def __init__(self, store_path: Path | str, *, capture_bodies: bool = True, body_cap: int = DEFAULT_BODY_CAP,
                  secrets: Sequence[str] = (), prices: Mapping[str, Mapping[str, float]] | None = None,
-                 exporters: Sequence[Any] = (), max_queue: int = 10_000, batch: int = 500) -> None:
+                 exporters: Sequence[Any] = (), max_queue: int = 10_000, batch: int = 500,
+                 linger: float = 0.02) -> None:
         self.store = TelemetryStore(store_path)
         self.capture_bodies = capture_bodies
         self.body_cap = int(body_cap)
@@ -283,6 +284,7 @@ class BackgroundRecorder:
         self.exporters = list(exporters)
         self.dropped = 0  # records lost to a full queue (a writer stuck for a long time)
         self._batch = batch
+        self._linger = linger
         self._q: queue.Queue = queue.Queue(maxsize=max_queue)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="dario-telemetry", daemon=True)
@@ -350,6 +352,10 @@ class BackgroundRecorder:
         stop = False
         while not stop:
             items = [self._q.get()]
+            if isinstance(items[0], CallRecord) and self._linger:
+                # why: one SQLite transaction per burst, not per call: per-call commits cost the proxy
+                # ~0.1 ms of CPU and GIL each (bench/profile.py); flush() and close() wait at most this long
+                time.sleep(self._linger)
             while len(items) < self._batch:
                 try:
                     items.append(self._q.get_nowait())
@@ -403,6 +409,7 @@ class BackgroundRecorder:
                 rows.append(self._row(rec))
             except Exception as e:
                 log.warning("telemetry: dropped a malformed record: %s", e)
+            time.sleep(0)  # why: hand the GIL back to the event loop between records (p99, bench/run.py)
         try:
             self._write_batch(rows)
         except Exception as e:

@@ -1,0 +1,582 @@
+"""dario's benchmark: what dario adds to every call, measured side by side in one run on this machine.
+
+usage: python bench/run.py [--quick] [--no-litellm] [--json PATH]
+
+Processes (each its own, so none shares a GIL with another):
+  fake upstream (bench/upstream.py)  <-  direct calls
+                                     <-  `python -m dario proxy --port 0`      <- load generator (bench/load.py)
+                                     <-  `litellm --config ...` (own venv)     <-
+                                     <-  `python -m dario shim -- CLIENT`      (clients in bench/clients/)
+Direct and via-dario calls are interleaved (sequential latency: every round calls every target once in
+random order; throughput: rounds alternate targets; shim and start-up: alternating runs), so machine
+noise falls on both sides alike. Telemetry stays on (dario's default): its SQLite writes are part of
+the cost; one extra throughput row shows dario with its recorder replaced by a no-op.
+Prints a table and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+CACHE = BENCH / ".cache"
+PY = sys.executable
+KEY_A, KEY_O = "sk-ant-bench-upstream-key", "sk-bench-upstream-key"
+LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()
+
+TARGETS = {  # name: (threshold, how the figure is read)
+    "proxy_added_p50_ms": 0.5,
+    "proxy_added_p99_ms": 2.0,
+    "proxy_stream_ttfb_added_ms": 1.0,
+    "shim_added_p50_ms": 1.0,
+    "throughput_vs_litellm": 5.0,
+    "payload_startup_ms": 5.0,
+    "injector_startup_ms": 5.0,
+    "dario_peak_rss_mb": 80.0,
+}
+
+MODES = {
+    "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25,
+                  shim_warmup=5, start_n=8),
+    "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=4.0, tp_warmup=0.5, tp_rounds=3, shim_rounds=4, shim_n=150,
+                 shim_warmup=20, start_n=40),
+}
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# -- statistics ------------------------------------------------------------------------------------------
+def pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, int(round(q / 100 * len(s) + 0.5)) - 1))]  # nearest rank
+
+
+def summary(xs: list[float]) -> dict:
+    return {"n": len(xs), "p50": pct(xs, 50), "p99": pct(xs, 99),
+            "mean": statistics.fmean(xs) if xs else None}
+
+
+def compare(direct: dict, via: dict, key: str) -> dict:
+    d, v = direct.get(key), via.get(key)
+    if d is None or v is None:
+        return {"direct": d, "dario": v, "diff": None, "ratio": None}
+    return {"direct": d, "dario": v, "diff": v - d, "ratio": v / d if d else None}
+
+
+# -- processes ---------------------------------------------------------------------------------------------
+class Procs:
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self, cmd, ready: re.Pattern | None = None, stream: str = "stdout", timeout: float = 30,
+              **kw) -> tuple[subprocess.Popen, re.Match | None]:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True, **kw)
+        self.procs.append(p)
+        if ready is None:
+            return p, None
+        pipe = p.stdout if stream == "stdout" else p.stderr
+        found: list[re.Match] = []
+        seen: list[str] = []
+
+        def reader() -> None:
+            for line in pipe:
+                seen.append(line)
+                m = ready.search(line)
+                if m and not found:
+                    found.append(m)
+            # keep draining so the child never blocks on a full pipe
+
+        threading.Thread(target=reader, daemon=True).start()
+        other = p.stderr if stream == "stdout" else p.stdout
+        threading.Thread(target=lambda: [None for _ in other], daemon=True).start()
+        deadline = time.time() + timeout
+        while not found and time.time() < deadline and p.poll() is None:
+            time.sleep(0.02)
+        if not found:
+            raise RuntimeError(f"{cmd[0]} did not start: {''.join(seen)[-2000:]}")
+        return p, found[0]
+
+    def stop(self, p: subprocess.Popen) -> None:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)  # its own session: only what we started
+                p.wait(10)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def stop_all(self) -> None:
+        for p in reversed(self.procs):
+            self.stop(p)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANTHROPIC_", "OPENAI_", "DARIO_", "NODE_OPTIONS", "BUN_OPTIONS", "PYTHONPATH"))}
+    env.update(extra)
+    return env
+
+
+def configure_home(home: Path, upstream: str) -> None:
+    sys.path.insert(0, str(ROOT))
+    from dario.store.config import load_config
+    cfg = load_config(home)
+    cfg.add_backend("anthropic", [KEY_A], upstream, "anthropic")
+    cfg.add_backend("openai", [KEY_O], upstream + "/v1", "openai")
+    cfg.save()
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def rss_mb(pid: int) -> float | None:
+    try:
+        import psutil
+        return psutil.Process(pid).memory_info().rss / (1024 * 1024)
+    except Exception:
+        return None
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            r = rss_mb(self.pid)
+            if r:
+                self.peak = max(self.peak, r)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *a) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def run_json(cmd: list[str], timeout: float, **kw) -> dict:
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... printed no result (rc {r.returncode}): "
+                           f"{r.stdout[-1000:]} {r.stderr[-2000:]}") from None
+
+
+# -- LiteLLM -----------------------------------------------------------------------------------------------
+def litellm_start(procs: Procs, upstream: str, tmp: Path) -> tuple[str | None, str | None]:
+    """(base URL, None) or (None, why LiteLLM figures are missing)."""
+    venv = CACHE / "litellm-venv"
+    exe = venv / "bin" / "litellm"
+    if not exe.exists():
+        log("installing litellm[proxy] into bench/.cache/litellm-venv (once)…")
+        try:
+            if not (venv / "bin" / "python").exists():
+                subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True,
+                               timeout=120)
+            r = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "litellm[proxy]"],
+                               capture_output=True, text=True, timeout=900)
+        except (subprocess.SubprocessError, OSError) as e:
+            return None, f"could not install litellm[proxy]: {e}"
+        if r.returncode != 0 or not exe.exists():
+            return None, f"pip install litellm[proxy] failed: {(r.stderr or r.stdout).strip()[-400:]}"
+    cfg = tmp / "litellm.yaml"
+    cfg.write_text(
+        "model_list:\n"
+        "  - model_name: gpt-bench\n"
+        "    litellm_params:\n"
+        "      model: openai/gpt-bench\n"
+        f"      api_base: {upstream}/v1\n"
+        f"      api_key: {KEY_O}\n"
+        "litellm_settings:\n"
+        "  telemetry: false\n"
+        "  drop_params: true\n")
+    port = free_port()
+    # LiteLLM refuses to start without a master key; the load generator sends it as the bearer
+    env = clean_env(LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False",
+                    DISABLE_SCHEMA_UPDATE="true", NO_DOCS="true", LITELLM_MASTER_KEY=LITELLM_KEY)
+    errlog = tmp / "litellm.log"
+    try:
+        with open(errlog, "w") as f:
+            p = subprocess.Popen([str(exe), "--config", str(cfg), "--host", "127.0.0.1", "--port", str(port),
+                                  "--num_workers", "1"], env=env, cwd=str(tmp), stdout=f, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        procs.procs.append(p)
+    except OSError as e:
+        return None, f"litellm did not start: {e}"
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if p.poll() is not None:
+            tail = " ".join(errlog.read_text(errors="replace").strip().splitlines()[-3:])[-300:]
+            return None, f"litellm exited with code {p.returncode} during start-up: {tail}"
+        try:
+            with urllib.request.urlopen(url + "/health/liveliness", timeout=2) as r:
+                if r.status == 200:
+                    return url, None
+        except OSError:
+            time.sleep(0.5)
+    procs.stop(p)
+    return None, "litellm did not answer /health/liveliness within 120 s"
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the phases --------------------------------------------------------------------------------------------
+def bodies() -> dict[str, str]:
+    msgs = [{"role": "user", "content": "Say hello"}]
+    return {
+        "a_plain": json.dumps({"model": "claude-bench", "max_tokens": 64, "messages": msgs}),
+        "a_stream": json.dumps({"model": "claude-bench", "max_tokens": 64, "messages": msgs, "stream": True}),
+        "o_plain": json.dumps({"model": "gpt-bench", "messages": msgs}),
+        "o_stream": json.dumps({"model": "gpt-bench", "messages": msgs, "stream": True}),
+        # an Anthropic client whose model routes to the OpenAI-shaped backend: dario translates both ways
+        "t_plain": json.dumps({"model": "openai:gpt-bench", "max_tokens": 64, "messages": msgs}),
+        "t_stream": json.dumps({"model": "openai:gpt-bench", "max_tokens": 64, "messages": msgs, "stream": True}),
+    }
+
+
+def latency_phase(up: str, dario: str, m: dict) -> dict:
+    b = bodies()
+    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
+    oh = {"Authorization": "Bearer client-key"}
+    t = [
+        ("a_plain_direct", f"{up}/v1/messages", ah, b["a_plain"], False),
+        ("a_plain_dario", f"{dario}/v1/messages", ah, b["a_plain"], False),
+        ("o_plain_direct", f"{up}/v1/chat/completions", oh, b["o_plain"], False),
+        ("o_plain_dario", f"{dario}/v1/chat/completions", oh, b["o_plain"], False),
+        ("a_stream_direct", f"{up}/v1/messages", ah, b["a_stream"], True),
+        ("a_stream_dario", f"{dario}/v1/messages", ah, b["a_stream"], True),
+        ("o_stream_direct", f"{up}/v1/chat/completions", oh, b["o_stream"], True),
+        ("o_stream_dario", f"{dario}/v1/chat/completions", oh, b["o_stream"], True),
+        ("t_plain_dario", f"{dario}/v1/messages", ah, b["t_plain"], False),
+        ("t_stream_dario", f"{dario}/v1/messages", ah, b["t_stream"], True),
+    ]
+    spec = {"mode": "latency", "n": m["lat_n"], "warmup": m["lat_warmup"],
+            "targets": [{"name": n, "url": u, "headers": h, "body": bd, "stream": s} for n, u, h, bd, s in t]}
+    raw = run_json([PY, str(BENCH / "load.py"), json.dumps(spec)], timeout=900)
+    errors = {k: v.get("error") for k, v in raw.items() if v.get("errors")}
+    s = {k: {"total": summary(v["total_ms"]), "ttfb": summary(v["ttfb_ms"])} for k, v in raw.items()}
+
+    def pair(direct: str, via: str, what: str) -> dict:
+        return {q: compare(s[direct][what], s[via][what], q) for q in ("p50", "p99")}
+
+    return {
+        "proxy": {
+            "anthropic_plain": pair("a_plain_direct", "a_plain_dario", "total"),
+            "openai_plain": pair("o_plain_direct", "o_plain_dario", "total"),
+            "anthropic_stream_ttfb": pair("a_stream_direct", "a_stream_dario", "ttfb"),
+            "openai_stream_ttfb": pair("o_stream_direct", "o_stream_dario", "ttfb"),
+            "anthropic_stream_total": pair("a_stream_direct", "a_stream_dario", "total"),
+        },
+        "translation": {  # the direct side: the same Anthropic client on a native Anthropic backend
+            "plain": pair("a_plain_direct", "t_plain_dario", "total"),
+            "stream_ttfb": pair("a_stream_direct", "t_stream_dario", "ttfb"),
+        },
+        "errors": errors,
+        "n": m["lat_n"],
+    }
+
+
+def throughput_phase(up: str, dario: str, dario_norec: str | None, litellm: str | None, m: dict,
+                     dario_pid: int) -> dict:
+    b = bodies()
+    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
+    oh = {"Authorization": "Bearer client-key"}
+    t = [("direct", f"{up}/v1/chat/completions", oh, b["o_plain"]),
+         ("dario", f"{dario}/v1/chat/completions", oh, b["o_plain"])]
+    if dario_norec:
+        t.append(("dario_no_telemetry", f"{dario_norec}/v1/chat/completions", oh, b["o_plain"]))
+    if litellm:
+        t.append(("litellm", f"{litellm}/v1/chat/completions", {"Authorization": f"Bearer {LITELLM_KEY}"},
+                  b["o_plain"]))
+    t += [("anthropic_direct", f"{up}/v1/messages", ah, b["a_plain"]),
+          ("translation_dario", f"{dario}/v1/messages", ah, b["t_plain"])]
+    spec = {"mode": "throughput", "concurrency": 64, "seconds": m["tp_seconds"], "warmup": m["tp_warmup"],
+            "rounds": m["tp_rounds"],
+            "targets": [{"name": n, "url": u, "headers": h, "body": bd, "stream": False} for n, u, h, bd in t]}
+    with RssSampler(dario_pid) as sampler:
+        raw = run_json([PY, str(BENCH / "load.py"), json.dumps(spec)], timeout=1800)
+    out = {}
+    for name, rounds in raw.items():
+        lat = [x for r in rounds for x in r["latency_ms"]]
+        secs = sum(r["seconds"] for r in rounds)
+        out[name] = {"calls_per_s": len(lat) / secs if secs else None, "p50_ms": pct(lat, 50),
+                     "p99_ms": pct(lat, 99), "errors": sum(r["errors"] for r in rounds),
+                     "error": next((r["error"] for r in rounds if r["error"]), None),
+                     "per_round_calls_per_s": [r["calls"] / r["seconds"] for r in rounds]}
+    return {"concurrency": 64, "systems": out, "rss_sampled_peak_mb": sampler.peak or None}
+
+
+def shim_phase(up: str, home: Path, m: dict) -> dict:
+    """A Node and a Python client looping N calls, run plainly (base URL at the fake) and under
+    `dario shim` (default host, intercepted in-process), alternating runs."""
+    res: dict = {}
+    node = shutil.which("node")
+    clients = []
+    if node and (ROOT / "node_modules" / "@anthropic-ai" / "sdk").exists():
+        clients.append(("node_anthropic", [node, str(BENCH / "clients" / "node_loop.mjs")],
+                        {"sdk": "anthropic", "baseURL": up}))
+    else:
+        res["node_anthropic"] = {"skipped": "node or node_modules (npm ci) missing"}
+    clients.append(("python_openai", [PY, str(BENCH / "clients" / "py_loop.py")],
+                    {"sdk": "openai", "base_url": up + "/v1"}))
+    for name, cmd, direct_opts in clients:
+        runs = {"direct": {"plain_ms": [], "ttfb_ms": [], "stream_ms": []},
+                "dario": {"plain_ms": [], "ttfb_ms": [], "stream_ms": []}}
+        errors = []
+        for _ in range(m["shim_rounds"]):
+            for side in ("direct", "dario"):
+                opts = {k: v for k, v in direct_opts.items() if side == "direct" or k not in ("baseURL", "base_url")}
+                opts.update(n=m["shim_n"], warmup=m["shim_warmup"])
+                argv = [*cmd, json.dumps(opts)]
+                env = clean_env(DARIO_HOME=str(home))
+                if side == "dario":
+                    argv = [PY, "-m", "dario", "shim", "--", *argv]
+                r = run_json(argv, timeout=600, env=env, cwd=str(ROOT))
+                if r.get("errors"):
+                    errors.append(f"{side}: {r['errors']} errors, first: {r.get('error')}")
+                for k in runs[side]:
+                    runs[side][k] += r[k]
+        s = {side: {k: summary(v) for k, v in d.items()} for side, d in runs.items()}
+        res[name] = {
+            "plain": {q: compare(s["direct"]["plain_ms"], s["dario"]["plain_ms"], q) for q in ("p50", "p99")},
+            "stream_ttfb": {q: compare(s["direct"]["ttfb_ms"], s["dario"]["ttfb_ms"], q) for q in ("p50", "p99")},
+            "n": len(runs["dario"]["plain_ms"]), "errors": errors,
+        }
+    return res
+
+
+def startup_phase(home: Path, m: dict) -> dict:
+    """`node -e ''` and `python -c ''` with and without the payload / injector, under a live shim host."""
+    r = run_json([PY, "-m", "dario", "shim", "--", PY, str(BENCH / "startup.py"), json.dumps({"n": m["start_n"]})],
+                 timeout=900, env=clean_env(DARIO_HOME=str(home)), cwd=str(ROOT))
+    out = {}
+    for kind in ("node", "python"):
+        w, wo = r[f"{kind}_with"], r[f"{kind}_without"]
+        out[kind] = {"without_ms": {"mean": statistics.fmean(wo), "median": statistics.median(wo)},
+                     "with_ms": {"mean": statistics.fmean(w), "median": statistics.median(w)},
+                     "added_mean_ms": statistics.fmean(w) - statistics.fmean(wo),
+                     "added_median_ms": statistics.median(w) - statistics.median(wo), "n": len(w)}
+    out["injected"] = r["injected"]
+    return out
+
+
+# -- report --------------------------------------------------------------------------------------------------
+def targets(res: dict) -> list[dict]:
+    lat = res["latency"]["proxy"]
+    worst = lambda *vals: max(v for v in vals if v is not None) if any(v is not None for v in vals) else None  # noqa
+    rows = [
+        ("proxy added latency p50 (ms)", worst(lat["anthropic_plain"]["p50"]["diff"], lat["openai_plain"]["p50"]["diff"]),
+         "<=", TARGETS["proxy_added_p50_ms"]),
+        ("proxy added latency p99 (ms)", worst(lat["anthropic_plain"]["p99"]["diff"], lat["openai_plain"]["p99"]["diff"]),
+         "<=", TARGETS["proxy_added_p99_ms"]),
+        ("proxy stream first byte added (ms)", worst(lat["anthropic_stream_ttfb"]["p50"]["diff"],
+                                                     lat["openai_stream_ttfb"]["p50"]["diff"]),
+         "<=", TARGETS["proxy_stream_ttfb_added_ms"]),
+    ]
+    shim = res.get("shim", {})
+    shim_vals = [c["plain"]["p50"]["diff"] for c in shim.values() if isinstance(c, dict) and "plain" in c]
+    rows.append(("shim relay added latency p50 (ms)", worst(*shim_vals) if shim_vals else None, "<=",
+                 TARGETS["shim_added_p50_ms"]))
+    tp = res["throughput"]["systems"]
+    ratio = (tp["dario"]["calls_per_s"] / tp["litellm"]["calls_per_s"]
+             if "litellm" in tp and tp["litellm"]["calls_per_s"] else None)
+    rows.append(("throughput dario / LiteLLM (x)", ratio, ">=", TARGETS["throughput_vs_litellm"]))
+    st = res.get("startup", {})
+    rows.append(("payload start-up added (ms)", st.get("node", {}).get("added_mean_ms"), "<=",
+                 TARGETS["payload_startup_ms"]))
+    rows.append(("injector start-up added (ms)", st.get("python", {}).get("added_mean_ms"), "<=",
+                 TARGETS["injector_startup_ms"]))
+    rows.append(("dario peak RSS under load (MB)", res["memory"]["dario_peak_rss_mb"], "<=",
+                 TARGETS["dario_peak_rss_mb"]))
+    out = []
+    for name, value, op, thr in rows:
+        ok = None if value is None else (value <= thr if op == "<=" else value >= thr)
+        out.append({"target": name, "value": value, "op": op, "threshold": thr,
+                    "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
+    return out
+
+
+def fmt(x, nd=2) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, float):
+        return f"{x:.{nd}f}"
+    return str(x)
+
+
+def table(res: dict) -> str:
+    rows: list[tuple] = []
+    lat, tr = res["latency"]["proxy"], res["latency"]["translation"]
+    tmap = {t["target"]: t for t in res["targets"]}
+
+    def tgt(name: str) -> tuple[str, str]:
+        t = tmap.get(name)
+        return (f"{t['op']} {t['threshold']:g}", t["result"]) if t else ("", "")
+
+    def add(label, c, target_name=None, unit=""):
+        rows.append((label, fmt(c["direct"]), fmt(c["dario"]), fmt(c["diff"]),
+                     fmt(c["ratio"], 3) if c["ratio"] is not None else "—", *(tgt(target_name) if target_name else ("", ""))))
+
+    add("proxy  anthropic plain p50 ms", lat["anthropic_plain"]["p50"], "proxy added latency p50 (ms)")
+    add("proxy  anthropic plain p99 ms", lat["anthropic_plain"]["p99"], "proxy added latency p99 (ms)")
+    add("proxy  openai plain p50 ms", lat["openai_plain"]["p50"], "proxy added latency p50 (ms)")
+    add("proxy  openai plain p99 ms", lat["openai_plain"]["p99"], "proxy added latency p99 (ms)")
+    add("proxy  anthropic stream TTFB p50 ms", lat["anthropic_stream_ttfb"]["p50"], "proxy stream first byte added (ms)")
+    add("proxy  openai stream TTFB p50 ms", lat["openai_stream_ttfb"]["p50"], "proxy stream first byte added (ms)")
+    for name, c in res.get("shim", {}).items():
+        if "plain" not in c:
+            rows.append((f"shim   {name}", c.get("skipped", "—"), "", "", "", "", ""))
+            continue
+        add(f"shim   {name} plain p50 ms", c["plain"]["p50"], "shim relay added latency p50 (ms)")
+        add(f"shim   {name} plain p99 ms", c["plain"]["p99"])
+        add(f"shim   {name} stream TTFB p50 ms", c["stream_ttfb"]["p50"])
+    add("transl anthropic->openai plain p50 ms", tr["plain"]["p50"])
+    add("transl anthropic->openai plain p99 ms", tr["plain"]["p99"])
+    add("transl anthropic->openai TTFB p50 ms", tr["stream_ttfb"]["p50"])
+    tp = res["throughput"]["systems"]
+    d = tp["direct"]
+    for name in ("dario", "dario_no_telemetry", "litellm"):
+        if name in tp:
+            v = tp[name]
+            rows.append((f"64-conc {name} calls/s", fmt(d["calls_per_s"], 0), fmt(v["calls_per_s"], 0),
+                         fmt(v["calls_per_s"] - d["calls_per_s"], 0), fmt(v["calls_per_s"] / d["calls_per_s"], 3),
+                         "", ""))
+            rows.append((f"64-conc {name} p99 ms", fmt(d["p99_ms"]), fmt(v["p99_ms"]), fmt(v["p99_ms"] - d["p99_ms"]),
+                         fmt(v["p99_ms"] / d["p99_ms"], 3), "", ""))
+    if "litellm" not in tp:
+        rows.append(("64-conc litellm", "missing", "", "", "", "", ""))
+    ad, tv = tp["anthropic_direct"], tp["translation_dario"]
+    rows.append(("64-conc transl calls/s", fmt(ad["calls_per_s"], 0), fmt(tv["calls_per_s"], 0),
+                 fmt(tv["calls_per_s"] - ad["calls_per_s"], 0), fmt(tv["calls_per_s"] / ad["calls_per_s"], 3), "", ""))
+    rows.append(("64-conc transl p99 ms", fmt(ad["p99_ms"]), fmt(tv["p99_ms"]), fmt(tv["p99_ms"] - ad["p99_ms"]),
+                 fmt(tv["p99_ms"] / ad["p99_ms"], 3), "", ""))
+    if "litellm" in tp:
+        t = tmap["throughput dario / LiteLLM (x)"]
+        rows.append(("64-conc dario / litellm calls/s", fmt(tp["litellm"]["calls_per_s"], 0),
+                     fmt(tp["dario"]["calls_per_s"], 0), "", fmt(t["value"], 2) + "x", *tgt(t["target"])))
+    for kind, label, tname in (("node", "start-up node -e '' ms (payload)", "payload start-up added (ms)"),
+                               ("python", "start-up python -c '' ms (injector)", "injector start-up added (ms)")):
+        s = res.get("startup", {}).get(kind)
+        if s:
+            rows.append((label, fmt(s["without_ms"]["mean"]), fmt(s["with_ms"]["mean"]), fmt(s["added_mean_ms"]),
+                         fmt(s["with_ms"]["mean"] / s["without_ms"]["mean"], 3), *tgt(tname)))
+    mem = res["memory"]
+    rows.append(("dario peak RSS MB (64-conc run)", "", fmt(mem["dario_peak_rss_mb"], 1), "", "",
+                 *tgt("dario peak RSS under load (MB)")))
+    head = ("metric", "direct", "dario", "diff", "ratio", "target", "result")
+    notes = []
+    if "litellm" not in tp:
+        notes.append(f"LiteLLM figures missing: {res['throughput'].get('litellm_missing')}")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
+    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows), *notes])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small N: a smoke run in well under a minute")
+    ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
+    ap.add_argument("--skip-shim", action="store_true", help="skip the shim and start-up phases")
+    ap.add_argument("--json", default=str(BENCH / "results.json"), help="where to write the results")
+    args = ap.parse_args()
+    mode = "quick" if args.quick else "full"
+    m = MODES[mode]
+    procs = Procs()
+    tmp = Path(tempfile.mkdtemp(prefix="dario-bench-"))
+    t_start = time.time()
+    res: dict = {"meta": {"mode": mode, "date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
+                          "platform": platform.platform(), "cpus": os.cpu_count(),
+                          "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+                          if shutil.which("node") else None,
+                          "telemetry": "on (dario default: SQLite writes in a background thread)",
+                          "params": m}}
+    try:
+        p, mt = procs.start([PY, str(BENCH / "upstream.py")], re.compile(r"PORT (\d+)"))
+        up = f"http://127.0.0.1:{mt.group(1)}"
+        res["meta"]["upstream_pid"] = p.pid
+        home = tmp / "home"
+        configure_home(home, up)
+        env = clean_env(DARIO_HOME=str(home))
+        dp, dm = procs.start([PY, "-m", "dario", "proxy", "--port", "0"],
+                             re.compile(r"listening on (http://\S+)"), stream="stderr", env=env, cwd=str(ROOT))
+        dario = dm.group(1)
+        # the same proxy with its recorder replaced by a no-op: what telemetry costs
+        nhome = tmp / "home-norec"
+        configure_home(nhome, up)
+        np_, nm = procs.start([PY, str(BENCH / "dario_norec.py"), "proxy", "--port", "0"],
+                              re.compile(r"listening on (http://\S+)"), stream="stderr",
+                              env=clean_env(DARIO_HOME=str(nhome)), cwd=str(ROOT))
+        litellm, why = (None, "--no-litellm given") if args.no_litellm else litellm_start(procs, up, tmp)
+        if why:
+            log(f"LiteLLM figures missing: {why}")
+
+        log(f"{mode}: sequential latency (direct and via dario, interleaved)…")
+        res["latency"] = latency_phase(up, dario, m)
+        log("throughput at 64 concurrent (direct / dario / LiteLLM rounds alternate)…")
+        res["throughput"] = throughput_phase(up, dario, nm.group(1), litellm, m, dp.pid)
+        res["throughput"]["litellm_missing"] = why
+        res["memory"] = {"dario_peak_rss_mb": peak_rss_mb(dp.pid),
+                         "sampled_peak_rss_mb": res["throughput"].pop("rss_sampled_peak_mb"),
+                         "how": "VmHWM of the `dario proxy` process after the throughput run"}
+        if not args.skip_shim:
+            log("shim: Node and Python clients, plain vs under `dario shim` (alternating runs)…")
+            res["shim"] = shim_phase(up, home, m)
+            log("start-up: node -e '' / python -c '' with and without the payload / injector…")
+            res["startup"] = startup_phase(home, m)
+        else:
+            res["shim"], res["startup"] = {}, {}
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    res["targets"] = targets(res)
+    res["meta"]["seconds"] = round(time.time() - t_start, 1)
+    Path(args.json).write_text(json.dumps(res, indent=1))
+    print(table(res))
+    print(f"\n{mode} run, {res['meta']['seconds']} s; results in {args.json}")
+    if res["latency"]["errors"]:
+        print(f"errors during latency runs: {res['latency']['errors']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The benchmark runs end to end (quick mode, no LiteLLM) and writes every section. Structure only:
+timings depend on the machine and are never asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bench_quick_writes_every_section(tmp_path):
+    out = tmp_path / "results.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "run.py"), "--quick", "--no-litellm",
+                        "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    for section in ("meta", "latency", "throughput", "memory", "shim", "startup", "targets"):
+        assert section in res, section
+    lat = res["latency"]
+    for k in ("anthropic_plain", "openai_plain", "anthropic_stream_ttfb", "openai_stream_ttfb"):
+        assert set(lat["proxy"][k]) == {"p50", "p99"}
+        assert {"direct", "dario", "diff", "ratio"} <= set(lat["proxy"][k]["p50"])
+    assert {"plain", "stream_ttfb"} <= set(lat["translation"])
+    systems = res["throughput"]["systems"]
+    assert {"direct", "dario", "dario_no_telemetry", "anthropic_direct", "translation_dario"} <= set(systems)
+    assert "litellm" not in systems and "--no-litellm" in res["throughput"]["litellm_missing"]
+    assert all(systems[s]["calls_per_s"] for s in systems)
+    assert res["memory"]["dario_peak_rss_mb"]
+    assert {"python_openai"} <= set(res["shim"])
+    assert {"node", "python"} <= set(res["startup"])
+    names = {t["target"] for t in res["targets"]}
+    assert len(names) == 8 and all(t["result"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
+    assert "LiteLLM figures missing" in r.stdout and "proxy  anthropic plain p50 ms" in r.stdout
