@@ -45,7 +45,7 @@ def _standin(_upstream_server):
 
 @pytest.fixture
 def standin(_standin, upstream):
-    _standin.hellos.clear()
+    _standin.clear_hellos()
     _standin.relayed.clear()
     return _standin
 
@@ -164,8 +164,6 @@ class SlowHost:
 
     def _run(self):
         async def handle(request):
-            if request.path == "/_dario/hello":
-                return web.json_response({"ok": True})
             async for chunk in request.content.iter_any():
                 self.arrivals.append((time.monotonic(), chunk))
             resp = web.StreamResponse(headers={"content-type": "text/event-stream"})

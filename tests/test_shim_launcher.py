@@ -231,3 +231,19 @@ def test_node_claude_code_under_the_shim(home, upstream, how):
     assert summary and int(summary[1]) == len(_messages_calls(upstream)) and int(summary[3]) == 9 * int(summary[1])
     assert all(s.headers.get("x-api-key") == REAL_KEY_A for s in upstream.requests
                if s.path.startswith("/v1/messages"))
+
+
+def test_children_that_make_no_call_are_still_known(home):
+    """Each runtime's hello (a file in the host's private dir) is collected at exit and stored."""
+    script = "import subprocess; subprocess.run(['node', '-e', ''])"
+    r = run_shim(home, PY, "-c", script, options=("-v",))
+    err = r.stderr.decode()
+    assert r.returncode == 0 and re.search(r"in-process: pid \d+ \(python\)", err) and re.search(
+        r"in-process: pid \d+ \(node\)", err), err
+    from dario.store.telemetry import TelemetryStore
+    store = TelemetryStore(home / "telemetry.db")
+    run_id = store.last_run_id()
+    procs = store.processes(run_id)
+    py = next(p for p in procs if p["runtime"] == "python")
+    node = next(p for p in procs if p["runtime"] == "node")
+    assert node["ppid"] == py["pid"] and {p["how"] for p in procs} == {"in-process"}

@@ -82,18 +82,17 @@
       sock.on('error', (e) => finish(e)); // stays as a no-op guard; the ClientRequest adds its own
     }
 
-    // ---- hello: fire and forget, after the preload (setImmediate), raw bytes over net, unref'd ----
+    // ---- hello: hello-<pid>.json in the host's private dir. One small synchronous write (the
+    // socket hello it replaced cost ~2 ms of start-up); renamed into place so the host never reads
+    // half a file. The host reads it when it first meets this pid, and at exit.
     if (!gone) {
-      setImmediate(() => dial((err, sock) => {
-        if (err) return;
-        const body = JSON.stringify({ pid: process.pid, ppid: process.ppid, runtime: IS_BUN ? 'bun' : 'node',
-          argv0: process.argv0, argv: process.argv });
-        sock.on('data', noop); // discard the answer
-        sock.on('end', () => sock.destroy());
-        sock.write('POST /_dario/hello HTTP/1.1\r\nhost: dario\r\nx-dario-token: ' + TOKEN +
-          '\r\ncontent-type: application/json\r\ncontent-length: ' + Buffer.byteLength(body) +
-          '\r\nconnection: close\r\n\r\n' + body);
-      }, true));
+      try {
+        const fs = require('fs');
+        const file = SOCK.slice(0, SOCK.lastIndexOf('/') + 1) + 'hello-' + process.pid + '.json';
+        fs.writeFileSync(file + '.tmp', JSON.stringify({ pid: process.pid, ppid: process.ppid,
+          runtime: IS_BUN ? 'bun' : 'node', argv0: process.argv0, argv: process.argv }), { mode: 0o600 });
+        fs.renameSync(file + '.tmp', file);
+      } catch (e) { debug('hello not written:', e && e.code); }
     }
 
     // ---- fetch ----

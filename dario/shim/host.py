@@ -4,12 +4,14 @@ Two doors, one handler (docs/architecture.md, "The shim relay protocol"):
 - a unix socket in a private 0700 directory (socket 0600) for the payload and the injector,
   which name the original URL in `x-dario-target`;
 - a loopback TCP listener for the base-URL fallback, where the run token is part of the path.
-Both accept only this run's token.
+Both accept only this run's token. Children say hello by writing hello-<pid>.json into the
+same private directory (a file write costs the child far less start-up than a connection).
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import secrets
 import shutil
@@ -73,7 +75,6 @@ class ShimHost:
         os.chmod(self.dir, 0o700)
         self.socket_path = os.path.join(self.dir, "host.sock")
         app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_post("/_dario/hello", self._hello)
         app.router.add_route("*", "/t/{token}/{provider}/{tail:.*}", self._fallback)
         app.router.add_route("*", "/{tail:.*}", self._relay)
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
@@ -87,6 +88,7 @@ class ShimHost:
         return self
 
     async def close(self) -> None:
+        self.collect_hellos()  # processes that never made a call were intercepted all the same
         if self._runner is not None:
             await self._runner.cleanup()
         await self.pipeline.close()
@@ -98,22 +100,44 @@ class ShimHost:
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
     def _ctx(self, target: str, pid: int | None) -> CallContext:
-        proc = self.processes.get(pid) if pid else None
+        proc = self.known(pid)
         return CallContext(source="shim", run_id=self.run_id, pid=pid, client=proc.argv0 if proc else None,
                            forced_model=self.forced_model, observe=self.observe, target=target,
                            run_tokens=(self.token,))
 
-    async def _hello(self, request: web.Request) -> web.Response:
-        if not self._token_ok(request.headers.get("x-dario-token")):
-            return _deny("dario: unknown run token")
+    # -- hellos: each child's payload/injector writes hello-<pid>.json into our private dir --------
+    def _hello_from(self, path: str) -> ChildProcess | None:
         try:
-            info = await request.json()
-            proc = ChildProcess(int(info["pid"]), info.get("ppid"), str(info.get("runtime", "?")),
+            with open(path, "rb") as f:
+                info = json.loads(f.read())
+            return ChildProcess(int(info["pid"]), info.get("ppid"), str(info.get("runtime", "?")),
                                 str(info.get("argv0", "")), [str(a) for a in info.get("argv") or []], "in-process")
-        except (ValueError, KeyError, TypeError):
-            return _deny("dario: malformed hello", 400)
-        self._remember(proc)
-        return web.json_response({"ok": True, "run_id": self.run_id})
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent, or not ours to trust: the process stays unknown
+
+    def known(self, pid: int | None) -> ChildProcess | None:
+        """The process with this pid, reading its hello the first time it is met."""
+        if pid is None:
+            return None
+        proc = self.processes.get(pid)
+        if proc is None and self.dir:
+            proc = self._hello_from(os.path.join(self.dir, f"hello-{pid}.json"))
+            if proc is not None:
+                self._remember(proc)
+        return proc
+
+    def collect_hellos(self) -> None:
+        if not self.dir:
+            return
+        try:
+            names = sorted(os.listdir(self.dir))
+        except OSError:
+            return
+        for name in names:
+            if name.startswith("hello-") and name.endswith(".json"):
+                pid = name[6:-5]
+                if pid.isdigit() and int(pid) not in self.processes:
+                    self.known(int(pid))
 
     def _remember(self, proc: ChildProcess) -> None:
         if proc.pid in self.processes:
@@ -155,7 +179,7 @@ class ShimHost:
         if request.query_string:
             target += "?" + request.query_string
         pid = self._peer_pid(request)
-        if pid is not None and pid not in self.processes:
+        if pid is not None and self.known(pid) is None:
             self._remember(_describe(pid))
         return await self.pipeline.handle(request, self._ctx(target, pid),
                                           proto.protocol_for_path(urlsplit(target).path))

@@ -1,7 +1,7 @@
 """A minimal stand-in for the shim host, for testing the payload and the injector alone.
 
 It speaks the relay protocol of docs/architecture.md on a unix socket: checks the token,
-keeps every hello and relayed request, and forwards each relayed request to the fake
+reads the hello files children write beside its socket, keeps every relayed request, and forwards each to the fake
 upstream (the target's origin swapped for the fake's), streaming the answer back.
 The real host (dario.shim.host) replaces it in the end-to-end tests.
 """
@@ -9,6 +9,7 @@ The real host (dario.shim.host) replaces it in the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import tempfile
@@ -28,7 +29,6 @@ class StandinHost:
         self.dir = tempfile.mkdtemp(prefix="dario-standin-")
         os.chmod(self.dir, 0o700)
         self.sock = os.path.join(self.dir, "host.sock")
-        self.hellos: list[dict] = []
         self.relayed: list[dict] = []  # {"target","pid","headers","body"}
         self._loop = None
         self._runner = None
@@ -58,7 +58,6 @@ class StandinHost:
 
     async def _start(self):
         app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/_dario/hello", self._hello)
         app.router.add_route("*", "/{tail:.*}", self._relay)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -66,11 +65,20 @@ class StandinHost:
         os.chmod(self.sock, 0o600)
         self._session = aiohttp.ClientSession(auto_decompress=True)
 
-    async def _hello(self, request):
-        if request.headers.get("x-dario-token") != self.token:
-            return web.json_response({"error": "bad token"}, status=401)
-        self.hellos.append(await request.json())
-        return web.json_response({"ok": True})
+    @property
+    def hellos(self) -> list[dict]:
+        """Every hello-<pid>.json a child wrote beside the socket (the real host's contract)."""
+        out = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.startswith("hello-") and name.endswith(".json"):
+                with open(os.path.join(self.dir, name)) as f:
+                    out.append(json.load(f))
+        return out
+
+    def clear_hellos(self) -> None:
+        for name in os.listdir(self.dir):
+            if name.startswith("hello-"):
+                os.unlink(os.path.join(self.dir, name))
 
     async def _relay(self, request):
         if request.headers.get("x-dario-token") != self.token:

@@ -16,7 +16,6 @@ _DEBUG = _ENV.get("DARIO_DEBUG") == "1"
 _CONNECT_TIMEOUT = 2.0  # contract: a host slower than this to accept is "gone"
 _PORTS = {"http": 80, "https": 443}
 _KEY_HEADERS = ("x-api-key", "authorization", "api-key")
-_HELLO_SOCK = []  # keeps the hello socket open until exit, so the host can answer it
 
 
 def _debug(msg):
@@ -362,28 +361,23 @@ def _json(value):
 
 
 def _hello():
-    """POST /_dario/hello on a non-blocking socket: no thread, no wait. The socket stays referenced until
-    exit so the host can answer; if the host is busy or gone the hello is simply lost."""
-    import _socket
-
+    """Write hello-<pid>.json into the host's private directory: one small synchronous write, no socket,
+    nothing to wait for. Renamed into place so the host never reads half a file; the host reads it when
+    it first meets this pid, and at exit. If the host is gone the hello is simply lost."""
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable] + getattr(sys, "argv", []))
-    argv = [a[:4096] for a in argv[:256]]  # keep it one small non-blocking send
+    argv = [a[:4096] for a in argv[:256]]
     body = _json({"pid": os.getpid(), "ppid": os.getppid(), "runtime": "python",
                   "argv0": argv[0] if argv else sys.executable, "argv": argv}).encode("ascii")
-    head = ("POST /_dario/hello HTTP/1.1\r\nHost: dario\r\nx-dario-token: %s\r\n"
-            "Content-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
-            % (_TOKEN, len(body)))
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    path = os.path.join(os.path.dirname(_SOCK), "hello-%d.json" % os.getpid())
     try:
-        s.setblocking(False)
-        s.connect(_SOCK)
-        data = head.encode("latin-1") + body
-        if s.send(data) != len(data):
-            raise OSError("partial send")
-        _HELLO_SOCK.append(s)
+        fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, body)
+        finally:
+            os.close(fd)
+        os.rename(path + ".tmp", path)
     except OSError as e:
-        s.close()
-        _debug("hello not sent: %s" % e)
+        _debug("hello not written: %s" % e)
 
 
 # -- start-up ------------------------------------------------------------------------------------------
