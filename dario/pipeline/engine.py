@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -63,7 +63,6 @@ class CallContext:
     observe: bool = False  # change nothing, only record
     target: str | None = None  # shim: the original absolute URL
     run_tokens: tuple[str, ...] = ()  # dario's own tokens: never forwarded upstream
-    extra: dict = field(default_factory=dict)
 
 
 class _Watchdog:
