@@ -13,8 +13,5 @@ def _upstream_server():
 @pytest.fixture
 def upstream(_upstream_server):
     """The shared fake provider, reset for each test."""
-    _upstream_server.requests.clear()
-    _upstream_server.faults.clear()
-    _upstream_server.reject_keys.clear()
-    _upstream_server.answer = "Hello from the fake upstream."
+    _upstream_server.reset()
     return _upstream_server

@@ -22,8 +22,7 @@ KEYS = ["sk-load-key-1111", "sk-load-key-2222", "sk-load-key-3333"]
 @pytest.fixture
 def up(upstream):
     yield upstream
-    upstream.always_429_keys.clear()
-    upstream.faults.clear()
+    upstream.reset()  # this module's faults must not outlive it (the fake is shared by the session)
 
 
 

@@ -25,9 +25,7 @@ KEYS = [KA, KB, KC]
 @pytest.fixture
 def up(upstream):
     yield upstream
-    upstream.always_429_keys.clear()
-    upstream.key_headers.clear()
-    upstream.retry_after_429 = "30"
+    upstream.reset()  # this module's faults must not outlive it (the fake is shared by the session)
 
 
 def pool_backends(url: str, keys=KEYS, **extra) -> dict[str, Backend]:

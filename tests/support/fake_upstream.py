@@ -81,13 +81,17 @@ def _wants_tool(body: dict, protocol: str) -> dict | None:
 
 class FakeUpstream:
     def __init__(self) -> None:
-        self.requests: list[Seen] = []
-        self.faults: list[Fault] = []
-        self.answer = ANSWER
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the default behaviour, with nothing seen: each test starts from here."""
+        self.requests: list[Seen] = []
+        self.faults: list[Fault] = []
+        self.answer = ANSWER
         self.models = ["fake-model-1", "fake-model-2"]
         self.always_429_keys: set[str] = set()  # chat calls with these keys always get a 429
         self.retry_after_429 = "30"  # retry-after sent with those 429s (None: no header)
