@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+from contextlib import contextmanager
 from typing import List, Optional
 
 import typer
@@ -30,6 +31,17 @@ def config():
     try:
         return load_config(ensure_home())
     except (ConfigError, CorruptFileError) as e:
+        fail(str(e))
+
+
+@contextmanager
+def edited_config():
+    """Load, let the command change it, save; a refused change is a clear error and saves nothing."""
+    cfg = config()
+    try:
+        yield cfg
+        cfg.save()
+    except ConfigError as e:
         fail(str(e))
 
 
@@ -58,12 +70,8 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
                 max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency",
                                                               help="Client-side limit: calls in flight.")) -> None:
     """Add or replace a backend. Several --key make a pool: calls go to the key with most headroom."""
-    cfg = config()
-    try:
+    with edited_config() as cfg:
         b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency)
-        cfg.save()
-    except ConfigError as e:
-        fail(str(e))
     typer.echo(f"backend {b.name}: {b.kind} at {b.base_url}, {len(b.keys)} key(s)"
                + (" (default)" if cfg.default_backend == b.name else ""))
 
@@ -94,12 +102,8 @@ def backend_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 @backend_app.command("remove")
 def backend_remove(name: str) -> None:
     """Remove a backend and its keys."""
-    cfg = config()
-    try:
+    with edited_config() as cfg:
         cfg.remove_backend(name)
-        cfg.save()
-    except ConfigError as e:
-        fail(str(e))
     typer.echo(f"removed backend {name}")
 
 
@@ -115,24 +119,16 @@ def _key_label(raw: str) -> str:
 @keys_app.command("add")
 def keys_add(name: str, key: str = typer.Argument(..., help="API key, or env:VAR.")) -> None:
     """Add a key to a backend's pool."""
-    cfg = config()
-    try:
+    with edited_config() as cfg:
         b = cfg.add_key(name, key)
-        cfg.save()
-    except ConfigError as e:
-        fail(str(e))
     typer.echo(f"backend {name}: added {_key_label(key)}, {len(b.keys)} key(s)")
 
 
 @keys_app.command("remove")
 def keys_remove(name: str, key: str = typer.Argument(..., help="The key, its env:VAR, or its key id.")) -> None:
     """Remove a key from a backend's pool."""
-    cfg = config()
-    try:
+    with edited_config() as cfg:
         b = cfg.remove_key(name, key)
-        cfg.save()
-    except ConfigError as e:
-        fail(str(e))
     typer.echo(f"backend {name}: removed a key, {len(b.keys)} left")
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.shim import configure
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,12 @@ def upstream(_upstream_server):
     """The shared fake provider, reset for each test."""
     _upstream_server.reset()
     return _upstream_server
+
+
+@pytest.fixture
+def home(tmp_path, upstream):
+    """A DARIO_HOME whose backends (anthropic, openai, oai) are all served by the fake upstream."""
+    h = tmp_path / "home"
+    h.mkdir()
+    configure(h, upstream.url)
+    return h

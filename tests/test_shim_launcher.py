@@ -20,14 +20,6 @@ from tests.support.shim import (CLAUDE_BIN_LINK, CLAUDE_NATIVE, CLAUDE_NODE, ENV
 PY = sys.executable
 
 
-@pytest.fixture
-def home(tmp_path, upstream):
-    h = tmp_path / "home"
-    h.mkdir()
-    configure(h, upstream.url)
-    return h
-
-
 # -- transparency ---------------------------------------------------------------------
 def test_exit_code_and_exact_stdout(home):
     r = run_shim(home, PY, "-c", "import sys; sys.stdout.buffer.write(b'\\x00bin\\xffary\\n'); sys.exit(3)")

@@ -12,18 +12,10 @@ import pytest
 
 from tests.support.fake_upstream import ANSWER, TOOL_ARGS
 from tests.support.node import CLIENT as NODE_CLIENT, needs_node
-from tests.support.shim import REAL_KEY_A, REAL_KEY_O, ROOT, base_env, configure, dario_cmd, run_shim
+from tests.support.shim import REAL_KEY_A, REAL_KEY_O, ROOT, base_env, dario_cmd, run_shim
 
 PY_CLIENT = ROOT / "tests" / "py_clients" / "sdk_client.py"
 PY_SPAWN = ROOT / "tests" / "py_clients" / "spawn.py"
-
-
-@pytest.fixture
-def home(tmp_path, upstream):
-    h = tmp_path / "home"
-    h.mkdir()
-    configure(h, upstream.url)
-    return h
 
 
 def log_rows(home) -> list[dict]:
