@@ -395,3 +395,31 @@ def test_host_gone_run_token_as_key_is_strict(upstream, tmp_path):
     assert out["error"]["type"] == "APIConnectionError"
     assert out["error"]["cause"]["type"] == "ConnectError"
     assert out["error"]["cause"]["message"].startswith("dario: the dario host is gone")
+
+
+@pytest.mark.parametrize("lib", ["httpx", "httpx2", "requests"])
+@pytest.mark.parametrize("strict", [True, False])
+def test_host_dying_during_a_call(upstream, lib, strict):
+    """The host dies while it holds a relayed call (after a first call left a pooled connection). That
+    call must not fail as a mere transport error: strict, it is the dario error; otherwise it fails open."""
+    host = StandinHost(upstream.url).start()
+    target = f"{upstream.url}/v1/messages"  # interceptable, and reachable directly when failing open
+    env = child_env(host.env(hosts=upstream.url.split("//")[1], strict="*" if strict else ""))
+    p = subprocess.Popen([PYTHON, str(CLIENTS / "two_calls.py"), lib, target], env=env, cwd=ROOT,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = json.loads(p.stdout.readline())
+        assert first["status"] == 200 and len(host.relayed) == 1
+        host.die_on_next = True
+        p.stdin.write("go\n")
+        p.stdin.flush()
+        second = json.loads(p.stdout.readline())
+    finally:
+        p.kill()
+        p.wait(10)
+        host.stop()
+    assert second["seconds"] < 5
+    if strict:
+        assert "dario: the dario host is gone" in second["error"]
+    else:
+        assert second.get("status") == 200, second  # went to the original URL itself

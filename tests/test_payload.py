@@ -335,3 +335,24 @@ def test_host_gone_strict_rejects(upstream, dead_sock, why):
     res = run_json([JS / "http_request.cjs", url], env, timeout=10)
     assert res["error"].startswith("dario:") and "gone" in res["error"], res
     assert upstream.requests == []
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_host_dying_during_a_fetch(upstream, strict):
+    """The host takes the relayed call and dies without answering: strict calls get the dario error,
+    others fail open to their original URL (the body was in memory, so it can go again)."""
+    host = Standin(upstream.url).start()
+    try:
+        host.die_on_next = True
+        target = upstream.url + "/v1/messages"
+        env = child_env(host.env(hosts=upstream.url.split("//")[1], strict="*" if strict else ""))
+        t0 = time.monotonic()
+        res = run_json([JS / "fetch_raw.mjs", "post", target], env)
+        assert time.monotonic() - t0 < 10
+        assert len(host.relayed) == 1  # the call did reach the host before it died
+        if strict:
+            assert res["error"].startswith("dario: the dario host is gone"), res
+        else:
+            assert res["status"] == 200 and ANSWER in res["text"], res
+    finally:
+        host.stop()

@@ -186,7 +186,17 @@
           if (settled) return;
           settled = true;
           cleanup();
-          reject(new TypeError('fetch failed', { cause: e }));
+          const failed = new TypeError('fetch failed', { cause: e });
+          if (sig.aborted) return reject(failed);
+          // Broke before any answer: if the host died meanwhile, this is host-gone, not a network error.
+          dial((gonErr, probe) => {
+            if (!gonErr) { probe.destroy(); return reject(failed); } // the host lives: a real failure
+            if (mustFail(u, (n) => req.headers.get(n))) return reject(goneError(gonErr));
+            const replayable = !req.body || (buf !== null && !isRequest(input));
+            if (!replayable) return reject(failed); // a streamed body already partly sent
+            debug('host died mid-call, failing open:', u.href);
+            resolve(origFetch(input, init));
+          }, true);
         });
         creq.on('response', (res) => {
           if (settled) { res.destroy(); return; }

@@ -32,6 +32,7 @@ class StandinHost:
         self.relayed: list[dict] = []  # {"target","pid","headers","body"}
         self._loop = None
         self._runner = None
+        self.die_on_next = False  # the next relayed call kills the host: socket gone, no answer
 
     def env(self, hosts: str = "api.anthropic.com,api.openai.com", strict: str = "") -> dict:
         return {"DARIO_SHIM_SOCK": self.sock, "DARIO_SHIM_TOKEN": self.token,
@@ -53,7 +54,10 @@ class StandinHost:
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(5)
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        try:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(5)
+        except FileNotFoundError:  # the socket is already gone (die_on_next)
+            pass
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self):
@@ -88,6 +92,10 @@ class StandinHost:
         body = await request.read()
         self.relayed.append({"target": target, "pid": request.headers.get("x-dario-pid"),
                              "headers": dict(request.headers), "body": body})
+        if self.die_on_next:  # a host dying mid-call: nothing listens any more, the call gets no answer
+            os.unlink(self.sock)
+            request.transport.close()
+            return web.Response(status=500)
         parts = urlsplit(target)
         url = self.upstream_url + parts.path + (("?" + parts.query) if parts.query else "")
         if parts.path.startswith("/t/"):  # fallback URL: /t/<token>/<provider>/<the provider's own path>

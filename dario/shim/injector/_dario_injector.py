@@ -53,6 +53,21 @@ def _strict(scheme, host, port, target, headers):
     return False
 
 
+def _host_alive():
+    """Whether the host still accepts connections: asked only after a relayed call failed, since a
+    pooled connection can outlive the host and fail with a plain transport error instead."""
+    import _socket
+    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        s.settimeout(0.5)
+        s.connect(_SOCK)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def _gone_message(err):
     return ("dario: the dario host is gone (cannot reach %s: %s); not sending this call around it"
             % (_SOCK, err))
@@ -71,6 +86,7 @@ def _patch_httpx(mod):
     if getattr(sync_orig, "_dario", False) or getattr(async_orig, "_dario", False):
         return  # already patched (module reloaded)
     gone_errors = (mod.ConnectError, mod.ConnectTimeout)
+    replayable = getattr(mod, "ByteStream", ())  # an in-memory body can be sent again when failing open
 
     lock = _thread.allocate_lock()
     relays = {}  # "sync" -> HTTPTransport(uds); asyncio loop (or None) -> AsyncHTTPTransport(uds)
@@ -123,6 +139,14 @@ def _patch_httpx(mod):
             raise mod.ConnectError(_gone_message(err), request=request) from None
         _debug("host gone, failing open: %s" % url)
 
+    def died_midway(request, err):
+        """A relayed call broke: if the host is gone, it is handled as if the connect had failed."""
+        if _host_alive():
+            raise err
+        host_gone(request, err)  # strict: raises the dario error
+        if not (replayable and isinstance(request.stream, replayable)):
+            raise err  # the body was a stream already partly sent: it cannot go around
+
 
     def handle_request(self, request):
         try:
@@ -137,6 +161,9 @@ def _patch_httpx(mod):
             response = sync_orig(transport, relay)
         except gone_errors as e:  # nothing was sent yet: the body stream is still unread
             host_gone(request, e)
+            return sync_orig(self, request)
+        except mod.TransportError as e:  # e.g. a pooled connection to a host that died since
+            died_midway(request, e)
             return sync_orig(self, request)
         response.request = request
         return response
@@ -154,6 +181,9 @@ def _patch_httpx(mod):
             response = await async_orig(transport, relay)
         except gone_errors as e:
             host_gone(request, e)
+            return await async_orig(self, request)
+        except mod.TransportError as e:
+            died_midway(request, e)
             return await async_orig(self, request)
         response.request = request
         return response
@@ -180,7 +210,7 @@ def _patch_urllib3(mod):
 
     from urllib3.connection import HTTPConnection
     from urllib3.connectionpool import HTTPConnectionPool
-    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
+    from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ProtocolError
     from urllib3.util.retry import Retry
     from urllib3.util.url import parse_url
 
@@ -233,6 +263,16 @@ def _patch_urllib3(mod):
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=pools.clear)
 
+    def midway_gone(relay):
+        """A relayed call broke after connecting: handle it as host-gone if the host is gone and the
+        call may go on (strict: fails either way; else only a body in memory can be sent again)."""
+        if _host_alive():
+            return False
+        _, _, rkw, scheme, host, port, target = relay
+        body = rkw.get("body")
+        return body is None or isinstance(body, (bytes, str)) or _strict(scheme, host, port, target,
+                                                                          rkw["headers"])
+
     def urlopen(self, method, url, *args, **kw):
         try:
             relay = None
@@ -273,12 +313,16 @@ def _patch_urllib3(mod):
         try:
             return orig(pool, method, path, **rkw)
         except MaxRetryError as e:
-            if not isinstance(e.reason, ConnectTimeoutError):
+            if not isinstance(e.reason, ConnectTimeoutError) and not midway_gone(relay):
                 raise
             err = e.reason
         except ConnectTimeoutError as e:  # NewConnectionError is one too; raised as is with retries=False
             err = e
-        # host gone; the body was not read yet (connecting comes first)
+        except (ProtocolError, OSError) as e:  # a pooled connection to a host that died since
+            if not midway_gone(relay):
+                raise
+            err = e
+        # host gone, and the body can go again (connecting comes first, or it is in memory)
         if _strict(scheme, host, port, target, rkw["headers"]):
             raise HostGone(_gone_message(err)) from None
         _debug("host gone, failing open: %s" % target)
