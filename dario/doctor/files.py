@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sqlite3
@@ -10,21 +9,15 @@ import stat
 from pathlib import Path
 
 from dario.doctor import FAIL, OK, WARN, Context, Row
+from dario.store.home import load_json
 
 
 def _parse(path: Path) -> dict | None:
     """The file's JSON object, None if absent. Unlike store.home.read_json, a bad file stays put."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    try:
-        value = json.loads(raw)
+        return load_json(path, dict)
     except ValueError as e:
-        raise ValueError(f"{path} is not valid JSON ({e}): fix it, or move it aside to start empty") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} holds a JSON {type(value).__name__}, not an object")
-    return value
+        raise ValueError(f"{e}: fix it, or move it aside to start empty") from None
 
 
 def read_config(home: Path):

@@ -53,20 +53,32 @@ def write_json(path: Path, value: Any) -> None:
     atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: Path, default: Any) -> Any:
-    """The parsed file, `default` when it does not exist; a corrupt file is moved aside."""
+def load_json(path: Path, kind: type) -> Any:
+    """The file's JSON value of type `kind`, None when it does not exist.
+
+    A file that does not parse raises ValueError naming it, and is left as it is.
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return default
+        return None
     try:
         value = json.loads(raw)
-        if not isinstance(value, type(default)):
-            raise ValueError(f"expected a JSON {type(default).__name__}")
-        return value
+    except ValueError as e:
+        raise ValueError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{path} holds a JSON {type(value).__name__}, not a JSON {kind.__name__}")
+    return value
+
+
+def read_json(path: Path, default: Any) -> Any:
+    """The parsed file, `default` when it does not exist; a corrupt file is moved aside."""
+    try:
+        value = load_json(path, type(default))
     except ValueError as e:
         aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
         os.replace(path, aside)
         raise CorruptFileError(
-            f"{path} is not valid: {e}. It was kept as {aside}; dario starts from an empty "
+            f"{e}. It was kept as {aside}; dario starts from an empty "
             f"{path.name} until you restore or fix it.") from None
+    return default if value is None else value
