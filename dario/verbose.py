@@ -65,15 +65,15 @@ class Tally:
         self.input += rec.input_tokens or 0
         self.output += rec.output_tokens or 0
         self.cache += (rec.cache_read_tokens or 0) + (rec.cache_write_tokens or 0)
-        try:
-            from dario.store.pricing import cost
-            c = rec.cost_usd if rec.cost_usd is not None else cost(
-                rec.model or "", rec.input_tokens or 0, rec.output_tokens or 0,
-                rec.cache_read_tokens or 0, rec.cache_write_tokens or 0, self.prices)
-        except Exception:
-            c = None
-        if c is not None:
-            self.cost = (self.cost or 0.0) + c
+        if rec.cost_usd is None:  # priced once here; the store keeps it rather than pricing again
+            try:
+                from dario.store.pricing import cost
+                rec.cost_usd = cost(rec.model or rec.model_requested, rec.input_tokens, rec.output_tokens,
+                                    rec.cache_read_tokens, rec.cache_write_tokens, self.prices)
+            except Exception:
+                pass
+        if rec.cost_usd is not None:
+            self.cost = (self.cost or 0.0) + rec.cost_usd
         self.inner.submit(rec)
 
     def summary(self, run_id: str) -> str:

@@ -86,8 +86,9 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         print(f"dario: {kind.why}", file=sys.stderr)
         return 127
     rt = open_runtime(cfg, otlp_endpoint=opts.otlp_endpoint, queue_timeout=opts.queue_timeout)
-    tally = Tally(cfg.prices)
-    rt.pipeline.recorder = tally.wrap(VerboseRecorder(rt.recorder) if opts.verbose else rt.recorder)
+    tally = Tally(cfg.prices) if opts.verbose else None  # the -v summary only: no per-call work without it
+    if tally is not None:
+        rt.pipeline.recorder = tally.wrap(VerboseRecorder(rt.recorder))
     record_process = getattr(rt.recorder, "record_process", None)
 
     def on_process(proc) -> None:
@@ -121,7 +122,7 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
             pass
         loop.stop()
         rt.close()
-    if opts.verbose:
+    if tally is not None:
         print(tally.summary(rt.run_id), file=sys.stderr)
     return returncode
 
