@@ -148,13 +148,17 @@ def _patch_httpx(mod):
             raise err  # the body was a stream already partly sent: it cannot go around
 
 
-    def handle_request(self, request):
+    def prepare(request, is_async):
+        """(relay request, relay transport); (None, None) when the call is not ours or set-up failed."""
         try:
             relay = relay_request(request)
-            transport = None if relay is None else relay_transport(False)
+            return (None, None) if relay is None else (relay, relay_transport(is_async))
         except Exception as e:
             _debug("relay set-up failed, sending directly: %r" % e)
-            relay = None
+            return None, None
+
+    def handle_request(self, request):
+        relay, transport = prepare(request, False)
         if relay is None:
             return sync_orig(self, request)
         try:
@@ -169,12 +173,7 @@ def _patch_httpx(mod):
         return response
 
     async def handle_async_request(self, request):
-        try:
-            relay = relay_request(request)
-            transport = None if relay is None else relay_transport(True)
-        except Exception as e:
-            _debug("relay set-up failed, sending directly: %r" % e)
-            relay = None
+        relay, transport = prepare(request, True)
         if relay is None:
             return await async_orig(self, request)
         try:
