@@ -445,6 +445,51 @@ def fmt(x, nd=2) -> str:
 
 
 def table(res: dict) -> str:
+    rows = table_rows(res)
+    head = ("metric", "direct", "dario", "diff", "ratio", "target", "result")
+    notes = []
+    if "litellm" not in res["throughput"]["systems"]:
+        notes.append(f"LiteLLM figures missing: {res['throughput'].get('litellm_missing')}")
+    return render([head, *rows]) + ("\n" + "\n".join(notes) if notes else "")
+
+
+def render(rows: list[tuple]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
+    return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
+
+
+REGRESSION = 0.10  # a via/direct ratio more than 10 % worse than the baseline run's is a regression
+
+
+def compare(old: dict, new: dict) -> tuple[str, int]:
+    """Every via/direct ratio of two runs side by side; (table, number of regressions).
+
+    Ratios, not times: both runs measured direct and via dario together, so the machine's
+    speed that day cancels. For calls/s a lower ratio is worse; for everything else, higher."""
+    def ratios(res):
+        out = {}
+        for r in table_rows(res):
+            try:
+                out[r[0]] = float(str(r[4]).rstrip("x"))
+            except ValueError:
+                pass
+        return out
+    a, b = ratios(old), ratios(new)
+    rows, bad = [("metric", "baseline", "now", "change", "verdict")], 0
+    for label in a:
+        if label not in b or "litellm" in label:
+            continue
+        higher_is_better = "calls/s" in label
+        change = (b[label] - a[label]) / a[label] if a[label] else 0.0
+        worse = -change if higher_is_better else change
+        verdict = "REGRESSED" if worse > REGRESSION else ("better" if worse < -REGRESSION else "same")
+        bad += verdict == "REGRESSED"
+        rows.append((label, f"{a[label]:.3f}", f"{b[label]:.3f}", f"{change * 100:+.1f}%", verdict))
+    return render(rows), bad
+
+
+def table_rows(res: dict) -> list[tuple]:
     rows: list[tuple] = []
     lat, tr = res["latency"]["proxy"], res["latency"]["translation"]
     tmap = {t["target"]: t for t in res["targets"]}
@@ -503,13 +548,7 @@ def table(res: dict) -> str:
     mem = res["memory"]
     rows.append(("dario peak RSS MB (64-conc run)", "", fmt(mem["dario_peak_rss_mb"], 1), "", "",
                  *tgt("dario peak RSS under load (MB)")))
-    head = ("metric", "direct", "dario", "diff", "ratio", "target", "result")
-    notes = []
-    if "litellm" not in tp:
-        notes.append(f"LiteLLM figures missing: {res['throughput'].get('litellm_missing')}")
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa
-    return "\n".join([line(head), "  ".join("-" * w for w in widths), *map(line, rows), *notes])
+    return rows
 
 
 def main() -> int:
@@ -518,6 +557,8 @@ def main() -> int:
     ap.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM comparison")
     ap.add_argument("--skip-shim", action="store_true", help="skip the shim and start-up phases")
     ap.add_argument("--json", default=str(BENCH / "results.json"), help="where to write the results")
+    ap.add_argument("--compare", metavar="OLD.json", help="also print every via/direct ratio against an earlier "
+                                                          "run's results; exit 1 if any regressed by > 10%%")
     args = ap.parse_args()
     mode = "quick" if args.quick else "full"
     m = MODES[mode]
@@ -575,6 +616,10 @@ def main() -> int:
     print(f"\n{mode} run, {res['meta']['seconds']} s; results in {args.json}")
     if res["latency"]["errors"]:
         print(f"errors during latency runs: {res['latency']['errors']}")
+    if args.compare:
+        text, bad = compare(json.loads(Path(args.compare).read_text()), res)
+        print(f"\nvia/direct ratios against {args.compare}:\n{text}")
+        return 1 if bad else 0
     return 0
 
 

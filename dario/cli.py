@@ -182,8 +182,8 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
     rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else (),
                       queue_timeout=queue_timeout)
     if verbose:
-        from dario.verbose import VerboseRecorder
-        rt.pipeline.recorder = VerboseRecorder(rt.recorder)
+        from dario.verbose import VerboseHook
+        rt.pipeline.hooks.add(VerboseHook())
     record_run = getattr(rt.recorder, "record_run", None)
     if record_run:
         record_run(rt.run_id, source="proxy", argv=sys.argv, pid=os.getpid())

@@ -45,7 +45,7 @@ async def _stdout_to_stderr(_server):
 
 def _scrub(value: Any, secrets: list[str]) -> Any:
     """Mask the configured keys anywhere in a result (store rows were already redacted on write)."""
-    from dario.doctor import mask
+    from dario.redact import mask_literals as mask
 
     if isinstance(value, str):
         return mask(value, secrets)

@@ -1,9 +1,9 @@
 """Each call as an OpenTelemetry span (GenAI semantic conventions), sent over OTLP/HTTP.
 
 opentelemetry is imported only when an endpoint is configured, so a plain `dario`
-start never pays for it. Spans are built on the telemetry writer thread and sent by
-the SDK's BatchSpanProcessor thread, so neither the request path nor the SQLite
-writes wait on the collector.
+start never pays for it. `OTLPHook` is a call hook: it queues each finished record and
+returns; its own thread builds the spans, and the SDK's BatchSpanProcessor thread sends
+them, so neither the request path nor the SQLite writer waits on the collector.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ def traces_url(endpoint: str) -> str:
     return endpoint if endpoint.endswith("/v1/traces") else endpoint + "/v1/traces"
 
 
-def exporters_for(cli_value: str | None = None, telemetry_cfg: Mapping[str, Any] | None = None) -> list:
+def hooks_for(cli_value: str | None = None, telemetry_cfg: Mapping[str, Any] | None = None) -> list:
+    """[OTLPHook] when an endpoint is configured, else [] (opentelemetry not even imported)."""
     endpoint = resolve_endpoint(cli_value, telemetry_cfg)
-    return [OTLPExporter(endpoint)] if endpoint else []
+    return [OTLPHook(OTLPExporter(endpoint))] if endpoint else []
 
 
 def _server(rec: CallRecord) -> tuple[str | None, int | None]:
@@ -134,3 +135,70 @@ class OTLPExporter:
 
     def shutdown(self) -> None:
         self._provider.shutdown()
+
+
+class OTLPHook:
+    """A call hook that exports each finished call off the event loop, on a thread of its own."""
+
+    def __init__(self, exporter, *, max_queue: int = 10_000) -> None:
+        import queue
+        import threading
+        self.exporter = exporter
+        self.dropped = 0
+        self._q: "queue.Queue" = queue.Queue(maxsize=max_queue)
+        self._full = queue.Full
+        self._thread = threading.Thread(target=self._run, name="dario-otlp", daemon=True)
+        self._thread.start()
+
+    def call_finish(self, call, record: CallRecord) -> None:
+        try:
+            self._q.put_nowait(record)
+        except self._full:
+            self.dropped += 1
+
+    def _run(self) -> None:
+        import logging
+        import threading
+        log = logging.getLogger("dario.otlp")
+        stop = False
+        while not stop:
+            items = [self._q.get()]
+            while True:  # take the whole burst: one export call per burst
+                try:
+                    items.append(self._q.get_nowait())
+                except Exception:
+                    break
+            batch = [it for it in items if isinstance(it, CallRecord)]
+            if batch:
+                try:
+                    self.exporter.export(batch)
+                except Exception as e:
+                    log.warning("dario: OTLP export failed: %s", e)
+            for it in items:
+                if isinstance(it, threading.Event):
+                    it.set()
+                stop |= it is None
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every call queued so far went to the exporter, then flush the exporter."""
+        import threading
+        done = threading.Event()
+        try:
+            self._q.put(done, timeout=timeout)
+        except Exception:
+            return False
+        if not done.wait(timeout):
+            return False
+        flush = getattr(self.exporter, "force_flush", None)
+        return bool(flush(int(timeout * 1000))) if flush else True
+
+    def close(self, timeout: float = 10.0) -> None:
+        try:
+            self._q.put(None, timeout=timeout)
+        except Exception:
+            pass
+        self._thread.join(timeout)
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Iterable
 
 _PATTERNS = [
     # provider keys (sk-..., sk-ant-..., sk-proj-..., gsk_..., xai-...) and dario run tokens
@@ -18,13 +19,19 @@ _PATTERNS = [
 MASK = "[REDACTED]"
 
 
-def redact(text: str, extra_secrets: tuple[str, ...] | list[str] = ()) -> str:
+def mask_literals(text: str, secrets: Iterable[str]) -> str:
+    """Mask each literal secret given (longest first, so one that contains another goes whole)."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
     """Mask every known secret shape, plus any literal secrets given."""
     if not text:
         return text
-    for secret in extra_secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, MASK)
+    if extra_secrets:
+        text = mask_literals(text, extra_secrets)
     text = _PATTERNS[0].sub(MASK, text)
     text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
     text = _PATTERNS[2].sub(MASK, text)
@@ -32,5 +39,5 @@ def redact(text: str, extra_secrets: tuple[str, ...] | list[str] = ()) -> str:
     return text
 
 
-def redact_bytes(data: bytes, extra_secrets: tuple[str, ...] | list[str] = ()) -> bytes:
+def redact_bytes(data: bytes, extra_secrets: Iterable[str] = ()) -> bytes:
     return redact(data.decode("utf-8", "replace"), extra_secrets).encode("utf-8")

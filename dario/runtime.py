@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dario.pipeline.engine import Pipeline
 from dario.pipeline.record import Recorder
@@ -21,21 +21,25 @@ class Runtime:
     pipeline: Pipeline
     recorder: Recorder
     run_id: str
+    exporters: list = field(default_factory=list)
 
     def close(self) -> None:
-        close = getattr(self.recorder, "close", None)
-        if close:
-            close()
+        for part in (self.recorder, *self.exporters):
+            close = getattr(part, "close", None)
+            if close:
+                close()
 
 
 def open_runtime(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets: tuple[str, ...] = (),
                  run_id: str | None = None, queue_timeout: float | None = None) -> Runtime:
-    recorder = make_recorder(cfg, otlp_endpoint=otlp_endpoint, extra_secrets=extra_secrets)
+    from dario.otlp import hooks_for
+    recorder = make_recorder(cfg, extra_secrets=extra_secrets)
     kw = {"queue_timeout": queue_timeout} if queue_timeout is not None else {}
-    pipeline = Pipeline.from_config(cfg, recorder, extra_secrets=extra_secrets, **kw)
-    return Runtime(cfg, pipeline, recorder, run_id or new_run_id())
+    otlp = hooks_for(otlp_endpoint, cfg.telemetry)  # its own thread: never the SQLite writer's
+    pipeline = Pipeline.from_config(cfg, recorder, extra_secrets=extra_secrets, hooks=otlp, **kw)
+    return Runtime(cfg, pipeline, recorder, run_id or new_run_id(), otlp)
 
 
-def make_recorder(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets: tuple[str, ...] = ()) -> Recorder:
+def make_recorder(cfg: Config, *, extra_secrets: tuple[str, ...] = ()) -> Recorder:
     from dario.store.telemetry import open_recorder
-    return open_recorder(cfg.home, cfg, otlp_endpoint=otlp_endpoint, extra_secrets=extra_secrets)
+    return open_recorder(cfg.home, cfg, extra_secrets=extra_secrets)

@@ -11,9 +11,9 @@ from aiohttp import web  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 
-from dario.otlp import ENV_VAR, OTLPExporter, exporters_for, resolve_endpoint, traces_url  # noqa: E402
+from dario.otlp import ENV_VAR, OTLPExporter, OTLPHook, hooks_for, resolve_endpoint, traces_url  # noqa: E402
 from dario.pipeline.record import CallRecord  # noqa: E402
-from dario.store.telemetry import BackgroundRecorder  # noqa: E402
+from dario.store import pricing  # noqa: E402
 
 
 def _value(v):
@@ -53,7 +53,7 @@ async def receiver():
 async def test_spans_follow_genai_conventions(receiver, tmp_path):
     endpoint, spans, got = receiver
     exporter = OTLPExporter(endpoint, schedule_delay_ms=50)
-    rec = BackgroundRecorder(tmp_path / "telemetry.db", exporters=[exporter])
+    hook = OTLPHook(exporter)
     ok = CallRecord(ts=1_700_000_000.0, run_id="run-otlp", backend="anthropic", model_requested="claude-sonnet-4-5",
                     model="claude-sonnet-4-5-20250929", protocol_in="anthropic", protocol_out="anthropic",
                     stream=True, status=200, input_tokens=100, output_tokens=50, cache_read_tokens=400,
@@ -62,12 +62,12 @@ async def test_spans_follow_genai_conventions(receiver, tmp_path):
                      model_requested="gpt-4o-mini", model="gpt-4o-mini", protocol_in="openai", protocol_out="openai",
                      status=429, error="upstream 429: rate limited", latency_ms=80)
     models = CallRecord(run_id="run-otlp", backend="openai", method="GET", path="/v1/models", status=200)
+    ok.cost_usd = pricing.cost(ok.model, 100, 50, 400, 30)  # records reach hooks priced (the pipeline's finish)
     for r in (ok, bad, models):
-        rec.submit(r)
-    assert await asyncio.to_thread(rec.flush)
-    assert await asyncio.to_thread(exporter.force_flush, 5000)
+        hook.call_finish(None, r)
+    assert await asyncio.to_thread(hook.flush, 5)
     await asyncio.wait_for(got.wait(), 10)
-    await asyncio.to_thread(rec.close)
+    await asyncio.to_thread(hook.close)
 
     by_model = {a["gen_ai.request.model"]: (a, s, res) for a, s, res in spans}
     assert set(by_model) == {"claude-sonnet-4-5", "gpt-4o-mini"}  # /v1/models is not a chat span
@@ -95,7 +95,7 @@ async def test_spans_follow_genai_conventions(receiver, tmp_path):
 
 def test_endpoint_resolution(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-    assert resolve_endpoint(None, {"otlp_endpoint": None}) is None and exporters_for(None, {}) == []
+    assert resolve_endpoint(None, {"otlp_endpoint": None}) is None and hooks_for(None, {}) == []
     assert resolve_endpoint(None, {"otlp_endpoint": "http://cfg:4318"}) == "http://cfg:4318"
     monkeypatch.setenv(ENV_VAR, "http://env:4318")
     assert resolve_endpoint(None, {"otlp_endpoint": "http://cfg:4318"}) == "http://env:4318"

@@ -117,7 +117,9 @@ def record_sample(db: Path, run_id: str = "run-abc123", **kw) -> list[CallRecord
     rec.record_run(run_id, source="shim", argv=["claude", "-p", "list /tmp"], pid=4242)
     rec.record_process(run_id, 4243, ppid=4242, runtime="node", argv0="claude")
     records = sample_run(run_id)
-    for r in records:
+    for r in records:  # priced as the pipeline's finish stage prices every call, once
+        r.cost_usd = pricing.cost(r.model or r.model_requested, r.input_tokens, r.output_tokens,
+                                  r.cache_read_tokens, r.cache_write_tokens)
         rec.submit(r)
     assert rec.flush()
     rec.close()
@@ -334,12 +336,14 @@ async def test_submit_never_blocks_while_writer_is_slow(tmp_path):
     assert len(TelemetryStore(tmp_path / "telemetry.db").recent(500, run_id="slow")) == 200
 
 
-def test_exporters_get_records_and_failures_stay_contained(tmp_path):
+def test_otlp_hook_exports_off_the_loop_and_contains_failures(tmp_path):
+    from dario.otlp import OTLPHook
+
     got = []
 
     class Good:
         def export(self, records):
-            got.extend(records)
+            got.append((threading.current_thread().name, list(records)))
 
         def shutdown(self):
             got.append("shutdown")
@@ -351,11 +355,13 @@ def test_exporters_get_records_and_failures_stay_contained(tmp_path):
         def shutdown(self):
             raise RuntimeError("still down")
 
-    rec = BackgroundRecorder(tmp_path / "t.db", exporters=[Bad(), Good()])
-    rec.submit(CallRecord(model="gpt-4o", input_tokens=1_000_000, output_tokens=0))
-    rec.flush()
-    rec.close()
-    assert got[0].cost_usd == pytest.approx(2.5) and got[-1] == "shutdown"
+    bad, good = OTLPHook(Bad()), OTLPHook(Good())
+    record = CallRecord(model="gpt-4o", input_tokens=1_000_000, output_tokens=0)
+    for hook in (bad, good):
+        hook.call_finish(None, record)  # returns at once, never raises
+        assert hook.flush(5)
+        hook.close()
+    assert got[0] == ("dario-otlp", [record]) and got[-1] == "shutdown"
 
 
 def test_flush_at_interpreter_exit(tmp_path):
@@ -463,8 +469,8 @@ def test_open_recorder_from_config(tmp_path, monkeypatch):
     cfg = Config(home=tmp_path, backends={"x": backend}, prices={"my-model": {"input": 1, "output": 2}},
                  telemetry={"capture_bodies": True, "body_cap_bytes": 100, "otlp_endpoint": None})
     rec = open_recorder(tmp_path, cfg)
-    assert rec.exporters == [] and rec.body_cap == 100
-    rec.submit(CallRecord(run_id="c", model="my-model", input_tokens=1_000_000, output_tokens=0,
+    assert rec.body_cap == 100
+    rec.submit(CallRecord(run_id="c", model="my-model", input_tokens=1_000_000, output_tokens=0, cost_usd=1.0,
                           request_body=b"plainweirdkey987654 odd-shaped-key-value-123 " + b"z" * 200))
     rec.flush()
     rec.close()

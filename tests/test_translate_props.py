@@ -406,4 +406,4 @@ def test_anthropic_stream_reassembles_as_openai(case):
         assert usage[0].prompt_tokens_details.cached_tokens == s["cache_read_input_tokens"]
     else:
         assert usage == []
-    assert t.usage["output_tokens"] == case["u_end"]["output_tokens"]
+    assert t.usage.output_tokens == case["u_end"]["output_tokens"]

@@ -10,6 +10,7 @@ from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
 from pydantic import TypeAdapter
 
+from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, SSEParser
 from dario.pipeline.translate import AnthropicToOpenAIStream, OpenAIToAnthropicStream
 
@@ -113,7 +114,7 @@ def test_o2a_stream_text_tools_usage():
     assert (msg.content[3].id, msg.content[3].name, msg.content[3].input) == ("call_2", "t", {})
     assert msg.stop_reason == "tool_use" and msg.model == "claude-alias"
     assert (msg.usage.input_tokens, msg.usage.cache_read_input_tokens, msg.usage.output_tokens) == (20, 100, 30)
-    assert t.usage == {"input_tokens": 20, "output_tokens": 30, "cache_read_tokens": 100, "cache_write_tokens": None}
+    assert t.usage == Usage(input_tokens=20, output_tokens=30, cache_read_tokens=100, cache_write_tokens=None)
     # indexes are dense and in order, as Anthropic sends them
     starts = [json.loads(e.data)["index"] for e in events if e.event == "content_block_start"]
     assert starts == [0, 1, 2, 3]
@@ -245,7 +246,7 @@ def test_a2o_stream_full():
     assert len(usage_chunks) == 1 and usage_chunks[0].choices == [] and chunks[-1] is usage_chunks[0]
     u = usage_chunks[0].usage
     assert (u.prompt_tokens, u.completion_tokens, u.prompt_tokens_details.cached_tokens) == (105, 42, 90)
-    assert t.usage == {"input_tokens": 10, "output_tokens": 42, "cache_read_tokens": 90, "cache_write_tokens": 5}
+    assert t.usage == Usage(input_tokens=10, output_tokens=42, cache_read_tokens=90, cache_write_tokens=5)
     # the tool call's first chunk carries id + name; later ones only arguments
     tool_chunks = [c.choices[0].delta.tool_calls[0] for c in chunks if c.choices and c.choices[0].delta.tool_calls]
     assert tool_chunks[0].id == "toolu_1" and tool_chunks[0].function.name == "w"

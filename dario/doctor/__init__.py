@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from dario.redact import mask_literals
+
 OK, WARN, FAIL = "ok", "warn", "fail"
 DEFAULT_PROXY_PORT = 3456
 
@@ -43,20 +45,13 @@ Check = Callable[[Context], "Row | list[Row]"]
 
 def make_context(home: Path, proxy_port: int = DEFAULT_PROXY_PORT) -> Context:
     from dario.doctor.files import read_config
-    from dario.pipeline.backends import KeyUnavailable, resolve_key
-
     ctx = Context(Path(home), proxy_port)
     try:
         ctx.config = read_config(ctx.home)
     except Exception as e:
         ctx.config_error = str(e)
         return ctx
-    for b in ctx.config.backends.values():
-        for raw in b.keys:
-            try:
-                ctx.secrets.append(resolve_key(raw))
-            except KeyUnavailable:
-                pass
+    ctx.secrets.extend(ctx.config.secret_values())
     return ctx
 
 
@@ -78,21 +73,13 @@ def _isolated(check: Check, ctx: Context) -> list[Row]:
                                 f"({Path(where.filename).name}:{where.lineno})")]
 
 
-def mask(text: str, secrets: Iterable[str]) -> str:
-    from dario.redact import MASK
-
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
-
-
 def run_checks(ctx: Context, checks: Iterable[Check] | None = None) -> list[Row]:
     checks = list(all_checks() if checks is None else checks)
     with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
         results = list(pool.map(lambda c: _isolated(c, ctx), checks))
     rows = [r for rs in results for r in rs]
     for r in rows:
-        r.detail = mask(str(r.detail), ctx.secrets)
+        r.detail = mask_literals(str(r.detail), ctx.secrets)
     return rows
 
 

@@ -18,10 +18,10 @@ async def _probe(session, b, key: str | None) -> tuple[int | None, str]:
     """(HTTP status, "") or (None, why it could not connect)."""
     import aiohttp
 
-    from dario.proxy.server import models_headers  # the proxy's /v1/models sends exactly these
+    from dario.pipeline.credentials import backend_headers  # the proxy's /v1/models sends exactly these
 
     try:
-        async with session.get(b.models_url(), headers=models_headers(b, key), allow_redirects=False,
+        async with session.get(b.models_url(), headers=backend_headers(b, key), allow_redirects=False,
                                timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as r:
             return r.status, ""
     except asyncio.TimeoutError:

@@ -21,7 +21,7 @@ from dario.loop_thread import LoopThread
 from dario.runtime import open_runtime
 from dario.shim.host import ShimHost
 from dario.store.config import Config
-from dario.verbose import Tally, VerboseRecorder
+from dario.verbose import Tally, VerboseHook
 
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 IGNORED = (signal.SIGINT, signal.SIGQUIT)  # the terminal sends these to the child itself
@@ -85,10 +85,11 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
     if kind.kind == "missing":
         print(f"dario: {kind.why}", file=sys.stderr)
         return 127
+    _quiet_logs(opts.verbose)
     rt = open_runtime(cfg, otlp_endpoint=opts.otlp_endpoint, queue_timeout=opts.queue_timeout)
-    tally = Tally(cfg.prices) if opts.verbose else None  # the -v summary only: no per-call work without it
+    tally = Tally() if opts.verbose else None  # the -v summary only: no per-call work without it
     if tally is not None:
-        rt.pipeline.recorder = tally.wrap(VerboseRecorder(rt.recorder))
+        rt.pipeline.hooks.add(VerboseHook(), tally)
     record_process = getattr(rt.recorder, "record_process", None)
 
     def on_process(proc) -> None:
@@ -125,6 +126,16 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
     if tally is not None:
         print(tally.summary(rt.run_id), file=sys.stderr)
     return returncode
+
+
+def _quiet_logs(verbose: bool) -> None:
+    """dario shares the child's stderr: without -v its own and aiohttp's logs print nothing
+    (Python would otherwise print warnings through logging's last-resort handler)."""
+    import logging
+    for name in ("dario", "aiohttp"):
+        lg = logging.getLogger(name)
+        lg.propagate = False
+        lg.addHandler(logging.StreamHandler() if verbose and name == "dario" else logging.NullHandler())
 
 
 def _spawn_and_wait(cmd: list[str], child_env: ChildEnv) -> int:

@@ -59,15 +59,14 @@ class Backend:
     def is_local(self) -> bool:
         return (urlsplit(self.base_url).hostname or "") in LOOPBACK
 
-    def url_for(self, protocol: str, path: str) -> str:
-        """Upstream URL for one of dario's endpoints, in this backend's protocol."""
-        base = self.base_url.rstrip("/")
-        if self.kind == "anthropic":
-            # keep Anthropic sub-paths (count_tokens); anything else is a chat call
-            return base + (path if path.startswith("/v1/messages") else "/v1/messages")
-        # openai-compatible: the base carries the version prefix
-        return base + "/chat/completions"
+    @property
+    def adapter(self):
+        from dario.protocols import adapter
+        return adapter(self.kind)
+
+    def url(self, path: str) -> str:
+        """The URL of a provider path (/v1/...) on this backend (the adapter's one URL rule)."""
+        return self.adapter.join(self.base_url, path)
 
     def models_url(self) -> str:
-        base = self.base_url.rstrip("/")
-        return base + ("/v1/models" if self.kind == "anthropic" else "/models")
+        return self.url("/v1/models")

@@ -1,8 +1,8 @@
 """What the pipeline knows about one call, handed to whoever records it.
 
-The pipeline fills a CallRecord as the call proceeds and passes it to a Recorder
-when the call ends (success, upstream error, client abort or local error). The
-recorder must not block: the telemetry store queues it and writes off the hot path.
+The engine derives a CallRecord from each finished Call (dario/core/call.py) and hands it
+to the call hooks; the recorder hook passes it to a Recorder, which must not block: the
+telemetry store queues it and writes off the hot path.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class CallRecord:
     request_body: bytes | None = None
     response_body: bytes | None = None  # for streams: the SSE text as relayed
     key_id: str | None = None  # a non-secret fingerprint of the key used (pools)
+    reasoning_tokens: int | None = None  # of output_tokens, how many were reasoning
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

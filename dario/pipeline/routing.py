@@ -8,6 +8,7 @@ the default backend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from dario.pipeline.backends import Backend
 
@@ -110,3 +111,55 @@ class Router:
             return self.backends[name]
         raise RoutingError(f"model {model!r} routes to the backend named {name!r}, which is not configured. "
                            f"{self._configured()}")
+
+
+# -- the route stage --------------------------------------------------------------------------
+
+def passthrough(target: str, kind: str) -> Route:
+    """To the original host, untouched: model "" leaves the body's model as it is."""
+    parts = urlsplit(target)
+    return Route(Backend(f"passthrough:{parts.netloc}", kind, f"{parts.scheme}://{parts.netloc}"), "")
+
+
+def route_call(router: Router, call) -> None:
+    """Fill route, outbound adapter, model and URL of a call.
+
+    An LLM call routes by model name (or --model); under the shim a call whose model matches
+    no backend, or any call with --observe, goes to its original URL. A request to a provider
+    host that is not an LLM endpoint goes to that provider's backend when dario holds a key
+    for it, else to its original URL with the client's own credentials.
+    """
+    from dario.core.errors import CallError
+    from dario.protocols import adapter
+
+    ctx = call.ctx
+    query = ("?" + call.query) if call.query else ""
+    if call.inbound is None:
+        backend = None if ctx.observe else router.for_host(urlsplit(ctx.target).netloc)
+        if backend is not None and backend.keys:
+            call.route, call.outbound = Route(backend, ""), backend.adapter
+            call.url = backend.url(call.path) + query
+        else:
+            call.route, call.url = passthrough(ctx.target, "other"), ctx.target
+        return
+    if ctx.observe:
+        route = passthrough(ctx.target, call.inbound.name)
+    else:
+        try:
+            route = router.resolve(ctx.forced_model or call.model_requested)
+        except RoutingError as e:
+            if not (ctx.target and not ctx.forced_model):
+                raise CallError(404, str(e), etype="not_found_error" if call.inbound.name == "anthropic"
+                                else None) from None
+            route = passthrough(ctx.target, call.inbound.name)
+    call.route = route
+    call.outbound = adapter(route.backend.kind)
+    call.model = route.model or call.model_requested
+    if route.model == "":  # passthrough: the original URL exactly
+        call.url = ctx.target
+    elif call.endpoint not in call.outbound.paths:
+        call.url = None  # the backend's protocol has no such endpoint: answered locally (count_tokens)
+    else:
+        call.url = call.outbound.url(route.backend.base_url, call.endpoint, call.path, call.model, call.stream)
+        if call.query and not call.translated:
+            call.url += query

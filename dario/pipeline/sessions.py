@@ -10,24 +10,8 @@ of one message give the same key, whichever side of a translation we look from.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
-
-def _text(content: Any) -> str:
-    """The text of a message's content: a string or a list of text blocks/parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, dict) and block.get("type") in ("text", "input_text"):
-                t = block.get("text")
-                if isinstance(t, str):
-                    parts.append(t)
-        return "\n".join(parts)
-    return ""
+from dario.core.text import text_of
 
 
 def _norm(text: str) -> str:
@@ -43,16 +27,16 @@ def conversation_key(protocol: str, body: dict) -> str | None:
         messages = []
     system: list[str] = []
     if protocol == "anthropic":
-        system.append(_text(body.get("system")))
+        system.append(text_of(body.get("system")))
     first_user = None
     for m in messages:
         if not isinstance(m, dict):
             continue
         role = m.get("role")
         if role in ("system", "developer") and first_user is None:
-            system.append(_text(m.get("content")))
+            system.append(text_of(m.get("content")))
         elif role == "user":
-            first_user = _text(m.get("content"))
+            first_user = text_of(m.get("content"))
             break
     sys_text = _norm("\n".join(system))
     user_text = _norm(first_user or "")

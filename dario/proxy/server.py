@@ -12,10 +12,11 @@ from aiohttp import web
 
 from dario import __version__
 from dario.pipeline import protocol as proto
+from dario.core.call import CallContext
+from dario.core.defaults import MAX_REQUEST_BODY as MAX_BODY
 from dario.pipeline.backends import Backend, KeyUnavailable, resolve_key
-from dario.pipeline.engine import ANTHROPIC_VERSION, CallContext, Pipeline
-
-MAX_BODY = 64 * 1024 * 1024  # larger than any provider accepts; beyond it: 413
+from dario.pipeline.credentials import backend_headers
+from dario.pipeline.engine import Pipeline
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CONTEXT = web.AppKey("context", CallContext)
 API_KEY = web.AppKey("api_key", str)
@@ -91,18 +92,6 @@ async def _health(request: web.Request) -> web.Response:
                               "backends": sorted(pipeline.backends)})
 
 
-def models_headers(b: Backend, key: str | None) -> dict[str, str]:
-    """Headers for GET {b.models_url()}: auth by kind (also used by `dario doctor`)."""
-    headers = {}
-    if b.kind == "anthropic":
-        headers["anthropic-version"] = ANTHROPIC_VERSION
-        if key:
-            headers["x-api-key"] = key
-    elif key:
-        headers["Authorization"] = f"Bearer {key}"
-    return headers
-
-
 async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[str]:
     if b.models:
         return list(b.models)
@@ -110,7 +99,7 @@ async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[st
         key = resolve_key(b.keys[0]) if b.keys else None
     except KeyUnavailable:
         key = None
-    headers = models_headers(b, key)
+    headers = backend_headers(b, key)
     try:
         async with session.get(b.models_url(), headers=headers,
                                timeout=aiohttp.ClientTimeout(total=3)) as r:

@@ -22,12 +22,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from dario.core.call import CallContext
+from dario.core.defaults import MAX_REQUEST_BODY as MAX_BODY
 from dario.pipeline import protocol as proto
-from dario.pipeline.engine import CallContext, Pipeline
+from dario.pipeline.backends import KNOWN
+from dario.pipeline.engine import Pipeline
+from dario.protocols import adapter
 
 # where each provider's calls go when the user had no base URL of their own
-PUBLIC_BASE = {"anthropic": "https://api.anthropic.com", "openai": "https://api.openai.com/v1"}
-MAX_BODY = 64 * 1024 * 1024
+PUBLIC_BASE = {name: KNOWN[name][0] for name in ("anthropic", "openai")}
 
 
 @dataclass
@@ -189,10 +192,8 @@ class ShimHost:
         if provider not in PUBLIC_BASE:
             return None
         base = self.original_bases.get(provider) or PUBLIC_BASE[provider]
-        tail = tail.lstrip("/")
-        if provider == "openai" and tail.startswith("v1/"):
-            tail = tail[3:]  # OPENAI_BASE_URL carries /v1; the original base has its own prefix
-        return f"{base}/{tail}"
+        # the fallback URL carries the provider's own path (/v1/...); the base may carry its prefix
+        return adapter(provider).join(base, "/" + tail.lstrip("/"))
 
     def _peer_pid(self, request: web.Request) -> int | None:
         """Which child process owns this loopback connection (so fallback calls are attributed)."""

@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dario.core.defaults import CAPTURE_CAP, TIMEOUTS
 from dario.pipeline.backends import KINDS, KNOWN, Backend
 from dario.store.home import dario_home, read_json, write_json
 
-DEFAULT_TELEMETRY = {"capture_bodies": True, "body_cap_bytes": 262144, "otlp_endpoint": None}
-DEFAULT_TIMEOUTS = {"connect": 10.0, "first_byte": 600.0, "idle": 300.0}
+DEFAULT_TELEMETRY = {"capture_bodies": True, "body_cap_bytes": CAPTURE_CAP, "otlp_endpoint": None}
+DEFAULT_TIMEOUTS = dict(TIMEOUTS)
 
 
 class ConfigError(Exception):
@@ -42,7 +43,8 @@ class Config:
         return self.home / "credentials.json"
 
     def secret_values(self) -> list[str]:
-        """Every key dario knows of, stored or read from env:VAR now: what must never appear in output."""
+        """Every key dario knows of, stored or read from env:VAR now: what must never appear in output.
+        The one source of the secret set: the pipeline, the recorder and doctor all start from it."""
         out = []
         for b in self.backends.values():
             for k in b.keys:

@@ -17,6 +17,7 @@ prices in config.json "prices", which always win.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Mapping
 
 Price = tuple[float, float, float, float]  # input, output, cache_read, cache_write
@@ -89,7 +90,12 @@ def price_for(model: str | None, overrides: Mapping[str, Mapping[str, float]] | 
         if isinstance(o, Mapping) and "input" in o and "output" in o:
             inp, out = float(o["input"]), float(o["output"])
             return (inp, out, float(o.get("cache_read", inp)), float(o.get("cache_write", inp)))
-    m = _norm(model)
+    return _table_price(model)
+
+
+@lru_cache(maxsize=1024)
+def _table_price(model: str) -> Price | None:
+    m = _norm(model)  # why cached: every call is priced on the event loop, and the scan is ~50 prefixes
     for prefix in _BY_LENGTH:
         if _matches(m, prefix):
             return PRICES[prefix]

@@ -2,7 +2,7 @@
 
 The request path only ever calls `BackgroundRecorder.submit`, which puts the record on
 a queue and returns. A writer thread drains the queue, redacts and caps bodies,
-prices the call, and inserts a whole batch in one transaction (one fsync per batch,
+and inserts a whole batch in one transaction (one fsync per batch,
 not per call). Several dario processes may share the file: WAL lets readers (`dario
 log --follow`) run beside a writer, and busy_timeout rides out the other's commits.
 Nothing unredacted is ever written, so neither the file nor its WAL holds a secret.
@@ -21,13 +21,13 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from dario.core.defaults import CAPTURE_CAP
 from dario.pipeline.record import CallRecord
 from dario.redact import redact, redact_bytes
-from dario.store import pricing
 
 log = logging.getLogger("dario.telemetry")
 
-DEFAULT_BODY_CAP = 262144
+DEFAULT_BODY_CAP = CAPTURE_CAP
 # Column names of `calls`, in CallRecord order, bodies excluded (they live in `bodies`).
 CALL_COLUMNS = [f.name for f in fields(CallRecord) if f.name not in ("request_body", "response_body")]
 # What `dario log --json` shows: the record's own fields.
@@ -65,6 +65,9 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE calls ADD COLUMN conversation TEXT",
         "ALTER TABLE calls ADD COLUMN key_id TEXT",
         "CREATE INDEX calls_conversation ON calls(conversation)",
+    ],
+    [  # 5: reasoning tokens (a part of output_tokens)
+        "ALTER TABLE calls ADD COLUMN reasoning_tokens INTEGER",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -273,15 +276,12 @@ class BackgroundRecorder:
     """The Recorder the pipeline calls: `submit` queues and returns; a thread does the rest."""
 
     def __init__(self, store_path: Path | str, *, capture_bodies: bool = True, body_cap: int = DEFAULT_BODY_CAP,
-                 secrets: Sequence[str] = (), prices: Mapping[str, Mapping[str, float]] | None = None,
-                 exporters: Sequence[Any] = (), max_queue: int = 10_000, batch: int = 500,
+                 secrets: Sequence[str] = (), max_queue: int = 10_000, batch: int = 500,
                  linger: float = 0.02) -> None:
         self.store = TelemetryStore(store_path)
         self.capture_bodies = capture_bodies
         self.body_cap = int(body_cap)
         self.secrets = tuple(s for s in secrets if s)
-        self.prices = dict(prices or {})
-        self.exporters = list(exporters)
         self.dropped = 0  # records lost to a full queue (a writer stuck for a long time)
         self._batch = batch
         self._linger = linger
@@ -339,11 +339,6 @@ class BackgroundRecorder:
         except queue.Full:
             pass
         self._thread.join(timeout)
-        for ex in self.exporters:
-            try:
-                ex.shutdown()
-            except Exception as e:  # pragma: no cover - depends on the exporter
-                log.warning("telemetry exporter shutdown failed: %s", e)
         if not self._thread.is_alive():
             self.store.close()
 
@@ -387,9 +382,6 @@ class BackgroundRecorder:
             log.warning("telemetry: could not record %s: %s", item[0], e)
 
     def _row(self, rec: CallRecord) -> tuple[dict[str, Any], tuple | None]:
-        if rec.cost_usd is None:
-            rec.cost_usd = pricing.cost(rec.model or rec.model_requested, rec.input_tokens, rec.output_tokens,
-                                        rec.cache_read_tokens, rec.cache_write_tokens, self.prices)
         call = {c: getattr(rec, c) for c in CALL_COLUMNS}
         call["stream"] = int(bool(rec.stream))
         for c in ("error", "path", "client"):  # may echo a key (query strings, error texts)
@@ -414,28 +406,21 @@ class BackgroundRecorder:
             self._write_batch(rows)
         except Exception as e:
             log.warning("telemetry: could not write %d call(s): %s", len(rows), e)
-        for ex in self.exporters:
-            try:
-                ex.export(records)
-            except Exception as e:
-                log.warning("telemetry exporter failed: %s", e)
 
     def _write_batch(self, rows: list[tuple[dict[str, Any], tuple | None]]) -> None:
         self.store.insert_calls(rows)
 
 
-def open_recorder(home: Path | str, config: Any = None, otlp_endpoint: str | None = None,
-                  extra_secrets: Sequence[str] = ()) -> BackgroundRecorder:
-    """The recorder a proxy or shim host uses, set up from config.json (telemetry, prices, keys).
+def open_recorder(home: Path | str, config: Any = None, extra_secrets: Sequence[str] = ()) -> BackgroundRecorder:
+    """The recorder a proxy or shim host uses, set up from config.json (telemetry, keys).
 
     Every key dario knows of, stored or named by env:VAR, is masked as a literal too,
-    so even a key in an unusual shape never reaches the store.
+    so even a key in an unusual shape never reaches the store. Records arrive priced
+    (the pipeline prices each call once, as it finishes).
     """
     telemetry = dict(getattr(config, "telemetry", None) or {})
     secrets = [*(config.secret_values() if config is not None else ()), *extra_secrets]
-    from dario.otlp import exporters_for  # light: opentelemetry itself loads only with an endpoint
     return BackgroundRecorder(Path(home) / "telemetry.db",
                               capture_bodies=bool(telemetry.get("capture_bodies", True)),
                               body_cap=int(telemetry.get("body_cap_bytes") or DEFAULT_BODY_CAP),
-                              secrets=secrets, prices=getattr(config, "prices", None) or {},
-                              exporters=exporters_for(otlp_endpoint, telemetry))
+                              secrets=secrets)

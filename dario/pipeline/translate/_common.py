@@ -37,70 +37,12 @@ def stop_reason(finish: str | None, *, has_tool_calls: bool = False) -> str:
     return _O2A_STOP.get(finish or "", "end_turn")
 
 
-def _int(v: Any) -> int | None:
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def usage_from_openai(u: Any) -> dict[str, int | None]:
-    """OpenAI usage -> dario's neutral counts (Anthropic convention: input EXCLUDES cache).
-
-    OpenAI's prompt_tokens includes cached (read) tokens and, where a server reports
-    them, cache writes; Anthropic's input_tokens counts neither.
-    """
-    out: dict[str, int | None] = {"input_tokens": None, "output_tokens": None,
-                                  "cache_read_tokens": None, "cache_write_tokens": None}
-    if not isinstance(u, dict):
-        return out
-    details = u.get("prompt_tokens_details") if isinstance(u.get("prompt_tokens_details"), dict) else {}
-    read = _int(details.get("cached_tokens"))
-    if read is None:
-        read = _int(u.get("prompt_cache_hit_tokens"))  # DeepSeek's spelling
-    write = _int(details.get("cache_write_tokens"))
-    prompt = _int(u.get("prompt_tokens"))
-    if prompt is not None:
-        out["input_tokens"] = max(prompt - (read or 0) - (write or 0), 0)
-    out["output_tokens"] = _int(u.get("completion_tokens"))
-    out["cache_read_tokens"] = read
-    out["cache_write_tokens"] = write
-    return out
-
-
-def usage_from_anthropic(u: Any) -> dict[str, int | None]:
-    out: dict[str, int | None] = {"input_tokens": None, "output_tokens": None,
-                                  "cache_read_tokens": None, "cache_write_tokens": None}
-    if isinstance(u, dict):
-        out["input_tokens"] = _int(u.get("input_tokens"))
-        out["output_tokens"] = _int(u.get("output_tokens"))
-        out["cache_read_tokens"] = _int(u.get("cache_read_input_tokens"))
-        out["cache_write_tokens"] = _int(u.get("cache_creation_input_tokens"))
-    return out
-
-
-def merge_usage(into: dict[str, int | None], new: dict[str, int | None]) -> None:
-    """Later reports win, but a missing field never erases one already seen."""
-    for k, v in new.items():
-        if v is not None:
-            into[k] = v
-
-
-def anthropic_usage(n: dict[str, int | None]) -> dict[str, int]:
-    return {
-        "input_tokens": n["input_tokens"] or 0,
-        "output_tokens": n["output_tokens"] or 0,
-        "cache_read_input_tokens": n["cache_read_tokens"] or 0,
-        "cache_creation_input_tokens": n["cache_write_tokens"] or 0,
-    }
-
-
-def openai_usage(n: dict[str, int | None]) -> dict[str, Any]:
-    read, write = n["cache_read_tokens"] or 0, n["cache_write_tokens"] or 0
-    prompt = (n["input_tokens"] or 0) + read + write
-    completion = n["output_tokens"] or 0
-    details: dict[str, int] = {"cached_tokens": read}
-    if write:
-        details["cache_write_tokens"] = write
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion, "prompt_tokens_details": details}
+# Usage rules live with each protocol's adapter (one rule per provider field); the
+# translators use them under these names.
+from dario.protocols.anthropic import usage_from_wire as usage_from_anthropic  # noqa: E402
+from dario.protocols.anthropic import usage_to_wire as anthropic_usage  # noqa: E402
+from dario.protocols.openai_chat import usage_from_wire as usage_from_openai  # noqa: E402
+from dario.protocols.openai_chat import usage_to_wire as openai_usage  # noqa: E402
 
 
 def parse_arguments(raw: Any) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from dario.core.text import text_of
 from dario.pipeline.translate import TranslationError
 from dario.pipeline.translate._common import dumps, parse_arguments
 
@@ -38,16 +39,6 @@ def _need_list(body: dict) -> list:
 
 def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _text_of(content: Any, sep: str = "") -> str:
-    """Text of a string or a list of text parts/blocks (other parts ignored)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return sep.join(p.get("text", "") for p in content
-                        if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
-    return ""
 
 
 def _block_type(b: Any) -> str:
@@ -161,7 +152,7 @@ def _a_part(b: dict) -> dict:
         if src.get("type") == "text":
             return {"type": "text", "text": src.get("data", "")}
         if src.get("type") == "content":
-            return {"type": "text", "text": _text_of(src.get("content"), "\n")}
+            return {"type": "text", "text": text_of(src.get("content"), "\n")}
         raise TranslationError(f"document source type {src.get('type')!r} cannot be sent to an OpenAI backend")
     raise TranslationError(f"content block type {t!r} cannot be sent to an OpenAI backend")
 
@@ -175,7 +166,7 @@ def _a_user(blocks: list) -> list[dict]:
         t = _block_type(b)
         if t == "tool_result":
             content = b.get("content")
-            text = _text_of(content, "\n")
+            text = text_of(content, "\n")
             if b.get("is_error"):
                 text = TOOL_ERROR_MARK + text
             tools.append({"role": "tool", "tool_call_id": str(b.get("tool_use_id", "")), "content": text})
@@ -250,13 +241,13 @@ def anthropic_to_openai_request(body: dict, model: str) -> dict:
     body = _need_dict(body)
     messages: list[dict] = []
     system = body.get("system")
-    sys_text = _text_of(system, "\n\n")
+    sys_text = text_of(system, "\n\n")
     if sys_text:
         messages.append({"role": "system", "content": sys_text})
     for m in _need_list(body):
         if isinstance(m, dict) and m.get("role") == "system":
             # mid-conversation system messages (Claude Code >= 2.1.2xx sends them) keep their place
-            text = _text_of(m.get("content"), "\n\n")
+            text = text_of(m.get("content"), "\n\n")
             if text:
                 messages.append({"role": "system", "content": text})
             continue
@@ -368,7 +359,7 @@ def _o_tool_call(c: Any) -> dict:
 
 
 def _o_tool_result(m: dict) -> dict:
-    text = _text_of(m.get("content"), "\n")
+    text = text_of(m.get("content"), "\n")
     block: dict = {"type": "tool_result", "tool_use_id": str(m.get("tool_call_id", ""))}
     if text.startswith(TOOL_ERROR_MARK):
         text, block["is_error"] = text[len(TOOL_ERROR_MARK):], True
@@ -386,7 +377,7 @@ def _o_messages(msgs: list) -> tuple[list[str], list[dict]]:
         role = m.get("role")
         if role in ("system", "developer"):
             # Anthropic has one top-level system prompt; instructions given mid-chat join it.
-            text = _text_of(m.get("content"), "\n\n")
+            text = text_of(m.get("content"), "\n\n")
             if text:
                 system.append(text)
             continue

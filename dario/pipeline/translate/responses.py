@@ -6,12 +6,10 @@ body: unknown blocks are skipped and missing fields get neutral defaults.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
 
-from dario.pipeline.protocol import error_body
 from dario.pipeline.translate.requests import assistant_message
 from dario.pipeline.translate._common import (
     anthropic_usage,
@@ -95,30 +93,9 @@ def anthropic_to_openai_response(body: dict, model: str) -> dict:
     }
 
 
-def _message_of(body: bytes) -> tuple[str | None, str | None]:
-    """(message, code) from an error body in either protocol or a looser shape."""
-    text = body.decode("utf-8", "replace").strip() if isinstance(body, (bytes, bytearray)) else str(body or "")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return (text[:2000] or None), None
-    if isinstance(data, dict):
-        err = data.get("error", data)
-        if isinstance(err, str):
-            return err, None
-        if isinstance(err, dict):
-            msg = err.get("message") or err.get("detail") or data.get("message") or data.get("detail")
-            code = err.get("code") if isinstance(err.get("code"), str) else None
-            if isinstance(msg, str):
-                return msg, code
-            if msg is not None:
-                return json.dumps(msg), code
-    return text[:2000] or None, None
-
-
 def translate_error(body: bytes, status: int, src: str, dst: str) -> bytes:
     """Re-shape an upstream error (protocol `src`) into protocol `dst`, keeping the message."""
-    message, code = _message_of(body)
-    message = message or f"upstream returned HTTP {status}"
-    kw = {"code": code} if dst == "openai" else {}
-    return json.dumps(error_body(dst, status, message, **kw)).encode()  # type: ignore[arg-type]
+    from dario.protocols import adapter
+    from dario.protocols.base import error_message
+    message, code = error_message(body)
+    return adapter(dst).error_bytes(status, message or f"upstream returned HTTP {status}", code=code)

@@ -2,7 +2,12 @@
 
 Nothing is buffered beyond what a single event needs, so time-to-first-token
 survives translation. Each translator also keeps `.usage`: the upstream's own
-counts as read so far, in dario's neutral form (input EXCLUDES cache reads/writes).
+counts as read so far, as a `Usage` (input EXCLUDES cache reads/writes).
+
+OpenAIToAnthropicStream is the OpenAI Chat adapter's way INTO the internal form (whose
+events are Anthropic Messages events): `events()` yields SSEEvent objects, so another
+adapter can consume them without re-parsing; `feed()` frames them for an Anthropic client.
+AnthropicToOpenAIStream is the way OUT of it, to an OpenAI Chat client.
 """
 
 from __future__ import annotations
@@ -14,21 +19,17 @@ from typing import Any
 
 from dario.pipeline.protocol import ANTHROPIC, OPENAI, error_body
 from dario.pipeline.sse import SSEEvent, frame
+from dario.core.usage import Usage
 from dario.pipeline.translate._common import (
     anthropic_usage,
     dumps,
     finish_reason,
-    merge_usage,
     openai_usage,
     stop_reason,
     usage_from_anthropic,
     usage_from_openai,
 )
 from dario.pipeline.translate.responses import anthropic_id, reasoning_of
-
-
-def _empty_usage() -> dict[str, int | None]:
-    return {"input_tokens": None, "output_tokens": None, "cache_read_tokens": None, "cache_write_tokens": None}
 
 
 def _load(data: str) -> Any:
@@ -50,7 +51,7 @@ class OpenAIToAnthropicStream:
 
     def __init__(self, model: str) -> None:
         self.model = model
-        self.usage = _empty_usage()
+        self.usage = Usage()
         self._started = False
         self._done = False
         self._next_index = 0
@@ -61,10 +62,10 @@ class OpenAIToAnthropicStream:
         self._retired = 0  # tool blocks whose index a later call reused
 
     # -- helpers
-    def _ev(self, obj: dict) -> bytes:
-        return frame(dumps(obj), obj["type"])
+    def _ev(self, obj: dict) -> SSEEvent:
+        return SSEEvent(obj["type"], dumps(obj))
 
-    def _start(self, chunk: dict) -> list[bytes]:
+    def _start(self, chunk: dict) -> list[SSEEvent]:
         if self._started:
             return []
         self._started = True
@@ -73,14 +74,14 @@ class OpenAIToAnthropicStream:
                "usage": {**anthropic_usage(self.usage), "output_tokens": 0}}
         return [self._ev({"type": "message_start", "message": msg})]
 
-    def _close(self) -> list[bytes]:
+    def _close(self) -> list[SSEEvent]:
         if self._open is None:
             return []
         index = self._open[1]
         self._open = None
         return [self._ev({"type": "content_block_stop", "index": index})]
 
-    def _open_block(self, kind: str, block: dict) -> tuple[list[bytes], int]:
+    def _open_block(self, kind: str, block: dict) -> tuple[list[SSEEvent], int]:
         out = self._close()
         index = self._next_index
         self._next_index += 1
@@ -88,7 +89,7 @@ class OpenAIToAnthropicStream:
         out.append(self._ev({"type": "content_block_start", "index": index, "content_block": block}))
         return out, index
 
-    def _delta(self, kind: str, delta: dict) -> list[bytes]:
+    def _delta(self, kind: str, delta: dict) -> list[SSEEvent]:
         if self._open is not None and self._open[0] == kind:
             out, index = [], self._open[1]
         else:
@@ -98,7 +99,7 @@ class OpenAIToAnthropicStream:
         out.append(self._ev({"type": "content_block_delta", "index": index, "delta": delta}))
         return out
 
-    def _tool_delta(self, tc: dict) -> list[bytes]:
+    def _tool_delta(self, tc: dict) -> list[SSEEvent]:
         idx = tc.get("index") if isinstance(tc.get("index"), int) else 0
         fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
         st = self._tools.get(idx)
@@ -113,7 +114,7 @@ class OpenAIToAnthropicStream:
         st["name"] = st["name"] or fn.get("name")
         args = fn.get("arguments")
         args = args if isinstance(args, str) else dumps(args) if isinstance(args, dict) else ""
-        out: list[bytes] = []
+        out: list[SSEEvent] = []
         if st["block"] is None:
             if not st["name"]:
                 st["pending"] += args  # a block cannot start without its name; hold the few bytes
@@ -128,13 +129,13 @@ class OpenAIToAnthropicStream:
                                  "delta": {"type": "input_json_delta", "partial_json": args}}))
         return out
 
-    def _end(self) -> list[bytes]:
+    def _end(self) -> list[SSEEvent]:
         out = self._close()
         has_tools = self._retired > 0 or any(t["block"] is not None for t in self._tools.values())
         reason = "refusal" if self._refused and self._finish in (None, "stop", "content_filter") else \
             stop_reason(self._finish, has_tool_calls=has_tools)
-        usage: dict[str, int] = {"output_tokens": self.usage["output_tokens"] or 0}
-        if self.usage["input_tokens"] is not None:
+        usage: dict[str, int] = {"output_tokens": self.usage.output_tokens or 0}
+        if self.usage.input_tokens is not None:
             usage.update(anthropic_usage(self.usage))
         out.append(self._ev({"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
                              "usage": usage}))
@@ -144,6 +145,12 @@ class OpenAIToAnthropicStream:
 
     # -- public
     def feed(self, ev: SSEEvent) -> list[bytes]:
+        return [frame(e.data, e.event) for e in self.events(ev)]
+
+    def finish(self) -> list[bytes]:
+        return [frame(e.data, e.event) for e in self.finish_events()]
+
+    def events(self, ev: SSEEvent) -> list[SSEEvent]:
         if self._done:
             return []
         data = ev.data.strip()
@@ -155,10 +162,13 @@ class OpenAIToAnthropicStream:
         if "error" in chunk and "choices" not in chunk:
             self._done = True
             body = error_body(ANTHROPIC, 500, _error_message(chunk))
-            return [frame(dumps(body), "error")]
-        merge_usage(self.usage, usage_from_openai(chunk.get("usage")))
+            return [SSEEvent("error", dumps(body))]
+        self.usage.merge(usage_from_openai(chunk.get("usage")))
         out = self._start(chunk)
-        for choice in chunk.get("choices") or []:
+        choices = chunk.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise ValueError("a chunk's choices is not a list")  # the engine ends the stream with an error event
+        for choice in choices or []:
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
             delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
@@ -169,7 +179,10 @@ class OpenAIToAnthropicStream:
                 if isinstance(delta.get(key), str) and delta[key]:
                     self._refused |= key == "refusal"
                     out += self._delta("text", {"type": "text_delta", "text": delta[key]})
-            for tc in delta.get("tool_calls") or []:
+            calls = delta.get("tool_calls")
+            if calls is not None and not isinstance(calls, list):
+                raise ValueError("a delta's tool_calls is not a list")
+            for tc in calls or []:
                 if isinstance(tc, dict):
                     out += self._tool_delta(tc)
             if choice.get("finish_reason"):
@@ -178,15 +191,15 @@ class OpenAIToAnthropicStream:
                 out += self._flush_pending() + self._close()
         return out
 
-    def _flush_pending(self) -> list[bytes]:
-        out: list[bytes] = []
+    def _flush_pending(self) -> list[SSEEvent]:
+        out: list[SSEEvent] = []
         for idx, st in self._tools.items():
             if st["block"] is None:
                 st["name"] = st["name"] or "unknown"
                 out += self._tool_delta({"index": idx})
         return out
 
-    def finish(self) -> list[bytes]:
+    def finish_events(self) -> list[SSEEvent]:
         """Upstream ended: close whatever is open (idempotent)."""
         if self._done:
             return []
@@ -204,7 +217,7 @@ class AnthropicToOpenAIStream:
     def __init__(self, model: str, include_usage: bool) -> None:
         self.model = model
         self.include_usage = include_usage
-        self.usage = _empty_usage()
+        self.usage = Usage()
         self._id = f"chatcmpl-{uuid.uuid4().hex}"
         self._created = int(time.time())
         self._role_sent = False
@@ -249,7 +262,7 @@ class AnthropicToOpenAIStream:
             msg = obj.get("message") if isinstance(obj.get("message"), dict) else {}
             if isinstance(msg.get("id"), str):
                 self._id = f"chatcmpl-{msg['id']}"
-            merge_usage(self.usage, usage_from_anthropic(msg.get("usage")))
+            self.usage.merge(usage_from_anthropic(msg.get("usage")))
             return self._role()
         if kind == "content_block_start":
             block = obj.get("content_block") if isinstance(obj.get("content_block"), dict) else {}
@@ -275,7 +288,7 @@ class AnthropicToOpenAIStream:
                                                                     "function": {"arguments": d["partial_json"]}}]})]
             return []  # signature / citations deltas have no OpenAI form
         if kind == "message_delta":
-            merge_usage(self.usage, usage_from_anthropic(obj.get("usage")))
+            self.usage.merge(usage_from_anthropic(obj.get("usage")))
             d = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
             if d.get("stop_reason") and not self._finish_sent:
                 self._finish_sent = True

@@ -1,0 +1,1 @@
+"""What every stage and protocol adapter shares: the Call, Usage and the error map."""

@@ -1,0 +1,161 @@
+"""Answer stage: the upstream's answer goes back to the client, metered as it passes.
+
+Same protocol: every chunk is written as it arrives and a copy is parsed for usage, never
+held back. Translated: each backend event becomes internal events, then client frames.
+An answer ends the call one way: the client got it, or it got an error in its own
+protocol (a JSON error body, or a final SSE error event when the stream had begun).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+
+from dario.core.call import Call
+from dario.core.defaults import ERROR_BODY_CAP
+from dario.core.errors import CallError
+from dario.pipeline import adapt
+from dario.pipeline.credentials import DROP_RESPONSE
+from dario.pipeline.sse import SSEParser
+from dario.pipeline.upstream import UpstreamResponse
+from dario.redact import redact, redact_bytes
+
+
+class ClientGone(Exception):
+    pass
+
+
+def response_headers(up_headers) -> dict[str, str]:
+    return {k: v for k, v in up_headers.items() if k.lower() not in DROP_RESPONSE}
+
+
+def error_answer(call: Call, status: int, data: bytes, headers: dict[str, str]) -> web.Response:
+    """The upstream's own error (already redacted), in the client's protocol."""
+    call.fail(status, data.decode("utf-8", "replace")[:2000])
+    if call.translated:
+        data = adapt.error_body(call, status, data)
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = "application/json"
+    call.response_body = data
+    return web.Response(status=status, body=data, headers=headers)
+
+
+def dario_error(call: Call, e: CallError) -> web.Response:
+    """An error dario itself reports, in the client's protocol (Anthropic's for non-LLM paths)."""
+    from dario.protocols import adapter
+    call.fail(e.status, e.args[0])
+    shape = call.inbound or adapter("anthropic")
+    body = shape.error_bytes(e.status, call.error, etype=e.etype)
+    call.response_body = body
+    return web.Response(status=e.status, body=body, content_type="application/json",
+                        headers={**e.headers, "x-dario-error": "1"})
+
+
+async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], capture: int) -> web.StreamResponse:
+    headers = response_headers(up.headers)
+    call.status = up.status
+    call.response_headers = headers
+    if call.inbound is None:
+        return await _relay_raw(call, up, headers)
+    if up.status >= 400:
+        # an upstream may echo the key it was sent: the client must never see dario's keys
+        data = redact_bytes(await up.read(ERROR_BODY_CAP), secrets)
+        return error_answer(call, up.status, data, headers)
+    if up.headers.get("content-type", "").startswith("text/event-stream"):
+        return await _stream(call, up, headers, secrets, capture)
+    data = await up.read()
+    call.ttft_ms = call.elapsed_ms()
+    if up.headers.get("content-type", "").startswith("application/json") or call.translated:
+        try:
+            parsed = json.loads(data)
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            parsed = None
+        if isinstance(parsed, dict):
+            call.usage = call.outbound.usage_from_body(parsed)
+            if call.translated:
+                data = adapt.response_body(call, parsed)
+        elif call.translated:
+            raise CallError(502, f"dario: upstream {call.backend} answered HTTP {up.status} with a body that is "
+                                 f"not a JSON object")
+    call.response_body = data
+    return web.Response(status=up.status, body=data, headers=headers)
+
+
+async def _relay_raw(call: Call, up: UpstreamResponse, headers: dict[str, str]) -> web.StreamResponse:
+    """Not an LLM endpoint: the bytes as they come, nothing parsed."""
+    resp = web.StreamResponse(status=up.status, headers=headers)
+    await resp.prepare(call.request)
+    async for chunk in up.chunks():
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], secrets: tuple[str, ...],
+                  cap: int) -> web.StreamResponse:
+    translator = adapt.StreamTranslator(call) if call.translated else None
+    resp = web.StreamResponse(status=up.status, headers=headers)
+    await resp.prepare(call.request)
+    parser, meter = SSEParser(), call.outbound.meter()
+    captured = bytearray()
+
+    async def send(data: bytes) -> None:
+        if not data:
+            return
+        try:
+            await resp.write(data)
+        except ConnectionResetError as e:  # the client left: stop reading upstream
+            raise ClientGone() from e
+        if len(captured) < cap:
+            captured.extend(data[: cap - len(captured)])
+
+    try:
+        async for chunk in up.chunks():
+            if translator is None:
+                await send(chunk)  # relay first, then look
+                for ev in parser.feed(chunk):
+                    meter.feed(ev)
+            else:
+                out = []
+                for ev in parser.feed(chunk):
+                    meter.feed(ev)
+                    out.extend(translator.feed(ev))
+                await send(b"".join(out))
+            if call.ttft_ms is None and meter.content_started:
+                call.ttft_ms = call.elapsed_ms()
+        for ev in parser.flush():
+            meter.feed(ev)
+            if translator is not None:
+                await send(b"".join(translator.feed(ev)))
+        if not meter.finished and not meter.error:
+            raise aiohttp.ClientPayloadError("the stream ended before its final event")
+        if translator is not None:
+            await send(b"".join(translator.finish()))
+        if meter.error:
+            call.error = redact(meter.error, secrets)
+        await resp.write_eof()
+    except ClientGone:
+        call.fail(499, "client disconnected")
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        why = (f"upstream idle for {up.idle:g}s" if up.idle_fired
+               else f"upstream stream broke: {e or type(e).__name__}")
+        await _end_with_error(call, resp, 502, redact(f"dario: {why}", secrets))
+    except Exception as e:  # an upstream event the translator could not take: end cleanly, say so
+        await _end_with_error(call, resp, 502, f"dario: upstream {call.backend} sent a stream event dario "
+                                               f"cannot translate ({type(e).__name__})")
+    finally:
+        call.usage = meter.usage  # the backend's own count, whatever the client's protocol
+        call.response_body = bytes(captured) if cap else None
+    return resp
+
+
+async def _end_with_error(call: Call, resp: web.StreamResponse, status: int, message: str) -> None:
+    call.fail(status, message)
+    try:  # end the stream the way the client's protocol reports errors
+        await resp.write(call.inbound.sse_error(status, message))
+        await resp.write_eof()
+    except (ConnectionResetError, RuntimeError):
+        pass

@@ -1,0 +1,58 @@
+"""Credentials stage: the headers a call goes upstream with, and auth by backend kind.
+
+The client's own credential never goes to a backend dario holds a key for; without a key
+of dario's, the client's credential goes through, except a dario run token, which is
+worthless anywhere but this run's host.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dario.core.call import Call
+    from dario.pipeline.backends import Backend
+    from dario.pipeline.keys import KeyChoice
+
+# never forwarded upstream: hop-by-hop, framing, and what dario replaces
+DROP_REQUEST = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive",
+                          "proxy-authorization", "proxy-connection", "te", "upgrade", "accept-encoding",
+                          "x-api-key", "authorization", "trailer", "content-encoding"})
+DROP_RESPONSE = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
+                           "content-encoding", "trailer", "upgrade"})
+CLIENT_CREDENTIALS = ("x-api-key", "authorization")
+
+
+def backend_headers(b: "Backend", key: str | None) -> dict[str, str]:
+    """What any request to backend `b` carries: its protocol's fixed headers and, with a key, auth."""
+    headers = dict(b.adapter.fixed_headers())
+    if key:
+        headers.update(b.adapter.auth_headers(key))
+    return headers
+
+
+def upstream_headers(call: "Call", choice: "KeyChoice | None") -> dict[str, str]:
+    headers: dict[str, str] = {}
+    drop_prefixes = call.inbound.client_header_prefixes if call.translated else ()
+    for k, v in call.request.headers.items():
+        lk = k.lower()
+        if lk in DROP_REQUEST or lk.startswith("x-dario-") or (drop_prefixes and lk.startswith(drop_prefixes)):
+            continue
+        headers[k] = v
+    out = call.outbound
+    if choice is not None:
+        headers.update(out.auth_headers(choice.secret))
+    else:
+        tokens = call.ctx.run_tokens
+        for name in CLIENT_CREDENTIALS:
+            v = call.request.headers.get(name)
+            if v and not any(t and t in v for t in tokens):
+                headers[name] = v
+    if out is not None:
+        present = {k.lower() for k in headers}
+        for k, v in out.fixed_headers().items():
+            if k.lower() not in present:
+                headers[k] = v
+    if call.inbound is not None:  # an LLM call: dario may have re-serialised the body
+        headers["Content-Type"] = "application/json"
+    return headers

@@ -1,0 +1,67 @@
+"""Parse stage: read the client's body and learn what the call is (model, stream, conversation).
+
+Whatever the client sends, the answer is a clean 4xx in its protocol: a body that never
+arrives (408), one too large (413), a bad content encoding, invalid or too deeply nested
+JSON, or a body that is not a request of its protocol (400).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from dario.core.call import Call
+from dario.core.errors import CallError
+from dario.core.defaults import MAX_REQUEST_BODY
+from dario.pipeline.upstream import within
+
+
+async def read_body(call: Call, timeout: float) -> None:
+    try:
+        call.raw = await within(call.request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise CallError(408, f"dario: the request body did not arrive within {timeout:g}s "
+                             "(is Content-Length larger than the body?)") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise CallError(413, f"dario: request body larger than {MAX_REQUEST_BODY // (1024 * 1024)} MiB") from None
+    except web.HTTPException as e:
+        raise CallError(400, f"dario: the request body could not be read: {e.reason}") from None
+    except Exception as e:  # a broken Content-Encoding (gzip/deflate/br that is not), a reset mid-body
+        if isinstance(e, ConnectionResetError):
+            raise
+        raise CallError(400, f"dario: the request body could not be read ({_why(e)}); "
+                             "check its Content-Encoding") from None
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).split("\n", 1)[0][:200]
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse(call: Call) -> None:
+    """Fill body, model, stream and conversation; an LLM call only."""
+    try:
+        body = json.loads(call.raw, parse_constant=_no_constants) if call.raw else None
+    except RecursionError:
+        raise CallError(400, "request body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CallError(400, f"request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise CallError(400, "request body must be a JSON object")
+    call.body = body
+    call.model_requested, call.stream = call.inbound.read_request(body, call.path)
+    call.conversation = _conversation(call.inbound.name, body)
+
+
+def _conversation(protocol: str, body: dict) -> str | None:
+    from dario.pipeline.sessions import conversation_key
+    try:
+        return conversation_key(protocol, body)
+    except Exception:  # a key for grouping calls: never a reason to fail one
+        return None

@@ -1,0 +1,178 @@
+"""What a protocol adapter is: one wire protocol mapped to and from the internal form.
+
+The internal form is the Anthropic Messages shape (requests, responses and stream
+events), chosen because it is the richest of the protocols dario speaks: it carries
+system blocks, thinking, tool use/results and cache usage without loss. An adapter:
+
+- says which request paths are its LLM endpoints, and reads model and stream from a body;
+- builds its backend URL and auth headers (the one home of each rule);
+- maps requests, responses and stream events to the internal form and back;
+- maps its provider's usage fields into the one `Usage`;
+- writes errors in its own shape.
+
+Translating A -> B is adapter A in, adapter B out (dario/pipeline/translate_stage.py): adding
+a protocol is adding one adapter here and registering it in `dario.protocols`.
+Adapters do no I/O and keep heavy mapping code in lazily imported modules.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from dario.core.errors import CallError
+from dario.core.usage import Usage
+from dario.pipeline.sse import SSEEvent, frame
+
+
+class StreamMeter:
+    """Fed a backend's SSE events as they pass: usage, whether content began, any error, the end."""
+
+    __slots__ = ("usage", "content_started", "error", "finished")
+
+    def __init__(self) -> None:
+        self.usage = Usage()
+        self.content_started = False
+        self.error: str | None = None
+        self.finished = False
+
+    def feed(self, ev: SSEEvent) -> None:  # pragma: no cover - each adapter has its own
+        raise NotImplementedError
+
+
+def event_json(ev: SSEEvent) -> dict | None:
+    """An SSE event's data as a JSON object, or None when it is not one."""
+    try:
+        data = json.loads(ev.data)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class IdentityStream:
+    """The internal form's events, passed on (an adapter whose wire form IS the internal form)."""
+
+    __slots__ = ()
+
+    def events(self, ev: SSEEvent) -> list[SSEEvent]:
+        return [ev]
+
+    def finish_events(self) -> list[SSEEvent]:
+        return []
+
+
+class Adapter:
+    name: str = ""
+    # the version prefix a backend base URL of this protocol carries itself ("" : the base is
+    # the origin, as for Anthropic; "/v1": https://api.openai.com/v1)
+    version_prefix: str = ""
+    paths: dict[str, str] = {}  # endpoint -> provider path, e.g. "generate" -> "/v1/messages"
+    # request headers only this protocol's clients send: dropped when the call is translated
+    client_header_prefixes: tuple[str, ...] = ()
+
+    # -- what a request is ------------------------------------------------------------------
+    def endpoint(self, path: str) -> str | None:
+        """'generate' | 'count_tokens' for one of this protocol's LLM paths, else None."""
+        raise NotImplementedError
+
+    def read_request(self, body: dict, path: str) -> tuple[str, bool]:
+        """(model, stream) of a parsed request body; CallError 400 when the body can't be one."""
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise CallError(400, "model: a non-empty string is required")
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool) and stream is not None:
+            raise CallError(400, "stream: must be true or false")
+        return model, bool(stream)
+
+    def with_model(self, body: dict, model: str) -> dict:
+        body["model"] = model
+        return body
+
+    # -- backends ---------------------------------------------------------------------------
+    def join(self, base_url: str, path: str) -> str:
+        """The URL of a provider path (/v1/...) under a backend base URL: the one URL rule."""
+        p = self.version_prefix
+        if p and (path == p or path.startswith(p + "/")):
+            path = path[len(p):]
+        return base_url.rstrip("/") + path
+
+    def url(self, base_url: str, endpoint: str, path: str, model: str, stream: bool) -> str:
+        """Where a call to `endpoint` goes on a backend of this protocol."""
+        return self.join(base_url, self.paths[endpoint])
+
+    def auth_headers(self, secret: str) -> dict[str, str]:
+        raise NotImplementedError
+
+    def fixed_headers(self) -> dict[str, str]:
+        """Headers every request to this protocol's backends needs (API versions)."""
+        return {}
+
+    # -- bodies: to and from the internal form ----------------------------------------------
+    def request_to_internal(self, body: dict, model: str) -> dict:
+        raise NotImplementedError
+
+    def request_from_internal(self, internal: dict, model: str) -> dict:
+        raise NotImplementedError
+
+    def response_to_internal(self, body: dict, model: str) -> dict:
+        raise NotImplementedError
+
+    def response_from_internal(self, internal: dict, model: str) -> dict:
+        raise NotImplementedError
+
+    def stream_to_internal(self, model: str) -> Any:
+        """An object with events(SSEEvent) -> [internal SSEEvent] and finish_events()."""
+        raise NotImplementedError
+
+    def stream_from_internal(self, model: str, client_body: dict) -> Any:
+        """An object with feed(internal SSEEvent) -> [bytes] and finish() -> [bytes]."""
+        raise NotImplementedError
+
+    def count_tokens_answer(self, n: int) -> dict:
+        raise CallError(404, f"{self.name}: no token-count endpoint")
+
+    # -- usage ------------------------------------------------------------------------------
+    def usage_from_wire(self, u: Any) -> Usage:
+        raise NotImplementedError
+
+    def usage_from_body(self, body: Any) -> Usage:
+        return self.usage_from_wire(body.get("usage") if isinstance(body, dict) else None)
+
+    def meter(self) -> StreamMeter:
+        raise NotImplementedError
+
+    # -- errors -----------------------------------------------------------------------------
+    def error_body(self, status: int, message: str, *, etype: str | None = None,
+                   code: str | None = None) -> dict:
+        raise NotImplementedError
+
+    def error_bytes(self, status: int, message: str, **kw) -> bytes:
+        return json.dumps(self.error_body(status, message, **kw)).encode()
+
+    def sse_error(self, status: int, message: str) -> bytes:
+        """A terminal SSE frame that tells a streaming client the call failed."""
+        return frame(json.dumps(self.error_body(status, message)))
+
+
+def error_message(body: bytes | str) -> tuple[str | None, str | None]:
+    """(message, code) from an error body in any protocol's shape, or a looser one."""
+    text = body.decode("utf-8", "replace").strip() if isinstance(body, (bytes, bytearray)) else str(body or "")
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return (text[:2000] or None), None
+    if isinstance(data, list) and data and isinstance(data[0], dict):  # Gemini-style error arrays
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, str):
+            return err, None
+        if isinstance(err, dict):
+            msg = err.get("message") or err.get("detail") or data.get("message") or data.get("detail")
+            code = err.get("code") if isinstance(err.get("code"), str) else None
+            if isinstance(msg, str):
+                return msg, code
+            if msg is not None:
+                return json.dumps(msg), code
+    return text[:2000] or None, None
