@@ -462,7 +462,7 @@ def render(rows: list[tuple]) -> str:
 REGRESSION = 0.10  # a via/direct ratio more than 10 % worse than the baseline run's is a regression
 
 
-def compare(old: dict, new: dict) -> tuple[str, int]:
+def compare_runs(old: dict, new: dict) -> tuple[str, int]:
     """Every via/direct ratio of two runs side by side; (table, number of regressions).
 
     Ratios, not times: both runs measured direct and via dario together, so the machine's
@@ -617,7 +617,7 @@ def main() -> int:
     if res["latency"]["errors"]:
         print(f"errors during latency runs: {res['latency']['errors']}")
     if args.compare:
-        text, bad = compare(json.loads(Path(args.compare).read_text()), res)
+        text, bad = compare_runs(json.loads(Path(args.compare).read_text()), res)
         print(f"\nvia/direct ratios against {args.compare}:\n{text}")
         return 1 if bad else 0
     return 0

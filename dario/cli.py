@@ -168,7 +168,8 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
                                                                                     "timeout (s)."),
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
     """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
-    from dario.proxy.server import build_app, is_loopback, start
+    from dario.proxy.security import is_loopback
+    from dario.proxy.server import build_app, start
     from dario.runtime import open_runtime
 
     api_key = os.environ.get("DARIO_API_KEY") or None
@@ -189,8 +190,9 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
         record_run(rt.run_id, source="proxy", argv=sys.argv, pid=os.getpid())
 
     async def serve() -> None:
-        runner, bound = await start(build_app(rt.pipeline, api_key=api_key, forced_model=model, run_id=rt.run_id),
-                                    host, port)
+        from dario.proxy.security import BrowserGuard
+        runner, bound = await start(build_app(rt.pipeline, api_key=api_key, forced_model=model, run_id=rt.run_id,
+                                              guard=BrowserGuard.from_config(cfg)), host, port)
         typer.echo(f"dario proxy listening on http://{host}:{bound} (run {rt.run_id})", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

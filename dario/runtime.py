@@ -32,7 +32,9 @@ class Runtime:
 
 def open_runtime(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets: tuple[str, ...] = (),
                  run_id: str | None = None, queue_timeout: float | None = None) -> Runtime:
+    from dario.core.process import no_core_dumps
     from dario.otlp import hooks_for
+    no_core_dumps()  # this process holds the real keys: never in a core file
     recorder = make_recorder(cfg, extra_secrets=extra_secrets)
     kw = {"queue_timeout": queue_timeout} if queue_timeout is not None else {}
     otlp = hooks_for(otlp_endpoint, cfg.telemetry)  # its own thread: never the SQLite writer's

@@ -131,7 +131,7 @@ def test_content_length_larger_than_the_body_is_a_408(proxy):
     n = len(proxy.records)
     body = json.dumps(OAI).encode()
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                   b"Content-Length: %d\r\n\r\n" % (len(body) + 100) + body)
         t = time.monotonic()
         head = s.recv(65536).decode()

@@ -275,3 +275,51 @@ def test_payload_that_throws_or_prints_fails(tmp_path, monkeypatch, script, expe
     monkeypatch.setattr(launcher_env, "PAYLOAD", bad)
     row = env.check_payload(make_context(tmp_path / "h"))
     assert row.status == "fail" and expect in row.detail
+
+
+def test_security_rows_ok_for_a_loopback_proxy_and_no_ca(tmp_path):
+    home = make_home(tmp_path)
+    env = {**os.environ, "DARIO_HOME": str(home)}
+    env.pop("DARIO_API_KEY", None)
+    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1))
+        rc, rows, _ = doctor(tmp_path, home, proxy_port=port, env={"DARIO_API_KEY": ""})
+    finally:
+        p.terminate()
+        p.wait(10)
+    assert rows["security: binding"]["status"] == "ok" and "loopback only" in rows["security: binding"]["detail"]
+    assert rows["security: gate"]["status"] == "ok" and "loopback only" in rows["security: gate"]["detail"]
+    assert rows["security: CA"]["status"] == "ok" and "no dario CA" in rows["security: CA"]["detail"]
+
+
+def test_security_rows_fail_for_an_ungated_wildcard_listener_and_a_loose_ca(tmp_path):
+    """An older dario (or anything claiming to be one) on every interface with no key: fail."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = json.dumps({"status": "ok", "version": dario.__version__, "backends": [], "gate": False}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("0.0.0.0", 0), Health)  # reached over loopback only in this test
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    home = make_home(tmp_path)
+    (home / "ca").mkdir()
+    (home / "ca" / "ca-key.pem").write_text("x")
+    os.chmod(home / "ca" / "ca-key.pem", 0o644)
+    try:
+        rc, rows, _ = doctor(tmp_path, home, proxy_port=server.server_address[1])
+    finally:
+        server.shutdown()
+    assert rc == 1
+    assert rows["security: binding"]["status"] == "fail" and "NO key" in rows["security: binding"]["detail"]
+    assert rows["security: CA"]["status"] == "fail" and "chmod 600" in rows["security: CA"]["detail"]

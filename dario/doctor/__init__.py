@@ -56,10 +56,11 @@ def make_context(home: Path, proxy_port: int = DEFAULT_PROXY_PORT) -> Context:
 
 
 def all_checks() -> list[Check]:
-    from dario.doctor import env, files, net
+    from dario.doctor import env, files, net, security
     return [env.check_dario, env.check_python, env.check_platform, env.check_node, env.check_payload,
             env.check_injector, files.check_home, files.check_config, files.check_credentials,
-            net.check_backends, files.check_telemetry, net.check_proxy, files.check_subagent]
+            net.check_backends, files.check_telemetry, net.check_proxy, security.check_security,
+            files.check_subagent]
 
 
 def _isolated(check: Check, ctx: Context) -> list[Row]:

@@ -19,6 +19,7 @@ from dario.launcher.detect import detect
 from dario.launcher.env import DEFAULT_HOSTS, ChildEnv, build_child_env, original_bases
 from dario.loop_thread import LoopThread
 from dario.runtime import open_runtime
+from dario.proxy.security import BrowserGuard
 from dario.shim.host import ShimHost
 from dario.store.config import Config
 from dario.verbose import Tally, VerboseHook
@@ -101,7 +102,8 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
 
     environ = dict(os.environ)
     host = ShimHost(rt.pipeline, run_id=rt.run_id, observe=opts.observe, forced_model=opts.forced_model,
-                    original_bases=original_bases(environ), on_process=on_process)
+                    original_bases=original_bases(environ), on_process=on_process,
+                    guard=BrowserGuard.from_config(cfg))
     loop = LoopThread("dario-shim-host")
     try:
         loop.run(host.start())
@@ -141,7 +143,9 @@ def _quiet_logs(verbose: bool) -> None:
 def _spawn_and_wait(cmd: list[str], child_env: ChildEnv) -> int:
     previous = {s: signal.getsignal(s) for s in FORWARDED + IGNORED}
     try:
-        child = subprocess.Popen(cmd, env=child_env.env)
+        from dario.core import process
+        preexec = process.child_preexec if process._saved_core_limit is not None else None
+        child = subprocess.Popen(cmd, env=child_env.env, preexec_fn=preexec)
     except OSError as e:
         print(f"dario: cannot run {cmd[0]}: {e.strerror or e}", file=sys.stderr)
         return 126 if isinstance(e, PermissionError) else 127

@@ -16,7 +16,7 @@ _BAD_INPUT = (TypeError, ValueError, AttributeError, KeyError, IndexError, Overf
 
 def request_payload(call: Call) -> None:
     """Fill call.payload: the body as it goes upstream."""
-    if call.inbound is None or not call.route.model:  # not an LLM call, or passthrough
+    if call.inbound is None or call.route.passthrough:  # not an LLM call, or to the original URL as sent
         call.payload = call.raw or None
         return
     if not call.translated:

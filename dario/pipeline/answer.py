@@ -43,10 +43,10 @@ def error_answer(call: Call, status: int, data: bytes, headers: dict[str, str]) 
     return web.Response(status=status, body=data, headers=headers)
 
 
-def dario_error(call: Call, e: CallError) -> web.Response:
+def dario_error(call: Call, e: CallError, secrets: tuple[str, ...]) -> web.Response:
     """An error dario itself reports, in the client's protocol (Anthropic's for non-LLM paths)."""
     from dario.protocols import adapter
-    call.fail(e.status, e.args[0])
+    call.fail(e.status, redact(e.args[0], secrets))
     shape = call.inbound or adapter("anthropic")
     body = shape.error_bytes(e.status, call.error, etype=e.etype)
     call.response_body = body
@@ -54,7 +54,8 @@ def dario_error(call: Call, e: CallError) -> web.Response:
                         headers={**e.headers, "x-dario-error": "1"})
 
 
-async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], capture: int) -> web.StreamResponse:
+async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], capture: int,
+                 keepalive: float = 0.0) -> web.StreamResponse:
     headers = response_headers(up.headers)
     call.status = up.status
     call.response_headers = headers
@@ -65,7 +66,7 @@ async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], cap
         data = redact_bytes(await up.read(ERROR_BODY_CAP), secrets)
         return error_answer(call, up.status, data, headers)
     if up.headers.get("content-type", "").startswith("text/event-stream"):
-        return await _stream(call, up, headers, secrets, capture)
+        return await _stream(call, up, headers, secrets, capture, keepalive)
     data = await up.read()
     call.ttft_ms = call.elapsed_ms()
     if up.headers.get("content-type", "").startswith("application/json") or call.translated:
@@ -95,12 +96,14 @@ async def _relay_raw(call: Call, up: UpstreamResponse, headers: dict[str, str]) 
 
 
 async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], secrets: tuple[str, ...],
-                  cap: int) -> web.StreamResponse:
+                  cap: int, keepalive: float) -> web.StreamResponse:
     translator = adapt.StreamTranslator(call) if call.translated else None
     resp = web.StreamResponse(status=up.status, headers=headers)
     await resp.prepare(call.request)
     parser, meter = SSEParser(), call.outbound.meter()
     captured = bytearray()
+    loop = asyncio.get_running_loop()
+    last_sent = [loop.time()]
 
     async def send(data: bytes) -> None:
         if not data:
@@ -109,9 +112,22 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
             await resp.write(data)
         except ConnectionResetError as e:  # the client left: stop reading upstream
             raise ClientGone() from e
+        last_sent[0] = loop.time()
         if len(captured) < cap:
             captured.extend(data[: cap - len(captured)])
 
+    async def keep_alive() -> None:
+        """The protocol's own keep-alive while the upstream is silent, only between whole events."""
+        ping = call.inbound.keepalive()
+        while True:
+            await asyncio.sleep(max(0.01, last_sent[0] + keepalive - loop.time()))
+            if loop.time() - last_sent[0] >= keepalive and (translator is not None or parser.at_boundary):
+                try:
+                    await send(ping)
+                except (ClientGone, RuntimeError, ConnectionError):  # the client left, or the stream ended
+                    return
+
+    pinger = asyncio.ensure_future(keep_alive()) if keepalive > 0 else None
     try:
         async for chunk in up.chunks():
             if translator is None:
@@ -147,6 +163,8 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
         await _end_with_error(call, resp, 502, f"dario: upstream {call.backend} sent a stream event dario "
                                                f"cannot translate ({type(e).__name__})")
     finally:
+        if pinger is not None:
+            pinger.cancel()
         call.usage = meter.usage  # the backend's own count, whatever the client's protocol
         call.response_body = bytes(captured) if cap else None
     return resp

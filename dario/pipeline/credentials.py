@@ -1,8 +1,9 @@
 """Credentials stage: the headers a call goes upstream with, and auth by backend kind.
 
-The client's own credential never goes to a backend dario holds a key for; without a key
-of dario's, the client's credential goes through, except a dario run token, which is
-worthless anywhere but this run's host.
+Whatever the client sent as its credential (dario's gate key, a run token, a dummy) never goes
+to a configured backend: that gets dario's key, or no auth header when it has none (a local
+server). Only a passthrough to the host the client meant gets the client's own credential,
+and never a dario token.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def upstream_headers(call: "Call", choice: "KeyChoice | None") -> dict[str, str]
     out = call.outbound
     if choice is not None:
         headers.update(out.auth_headers(choice.secret))
-    else:
+    elif call.route is not None and call.route.passthrough:
         tokens = call.ctx.run_tokens
         for name in CLIENT_CREDENTIALS:
             v = call.request.headers.get(name)

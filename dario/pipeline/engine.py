@@ -53,6 +53,7 @@ class Pipeline:
         t = {**TIMEOUTS, **(timeouts or {})}
         self.upstream = upstream or Upstream(t)
         self.body_timeout = float(t["client_body"])
+        self.keepalive = float(t["keepalive"])
         self.secrets = tuple(s for s in secrets if s)
         self.capture = capture_bodies
         self.body_cap = int(body_cap)
@@ -99,7 +100,7 @@ class Pipeline:
                 return self._estimate_tokens(call)
             return await self._send_and_answer(call)
         except CallError as e:
-            return answer.dario_error(call, CallError(e.status, redact(str(e), self.secrets), e.etype, e.headers))
+            return answer.dario_error(call, e, self.secrets)
         except asyncio.CancelledError:  # the client went away while we waited upstream
             call.fail(499, "client disconnected")
             raise
@@ -108,7 +109,7 @@ class Pipeline:
             return web.Response(status=499)
         except Exception as e:  # a dario bug: still an answer in the client's shape, and a row
             log.error("dario: internal error on %s %s", call.request.method, call.path, exc_info=True)
-            return answer.dario_error(call, CallError(500, f"dario: internal error ({type(e).__name__})"))
+            return answer.dario_error(call, CallError(500, f"dario: internal error ({type(e).__name__})"), ())
         finally:
             self._finish(call)
 
@@ -128,7 +129,8 @@ class Pipeline:
             try:
                 call.status = got.status
                 self.hooks.headers(call)
-                return await answer.answer(call, got, self.secrets, self.body_cap if self.capture else 0)
+                return await answer.answer(call, got, self.secrets, self.body_cap if self.capture else 0,
+                                           self.keepalive)
             except CallError:
                 raise
             except Exception as e:
@@ -152,6 +154,12 @@ class Pipeline:
         return web.json_response(call.inbound.count_tokens_answer(n), headers={"x-dario-estimate": "chars/4"})
 
     def _finish(self, call: Call) -> None:
+        try:
+            self._record(call)
+        except Exception:  # recording must never break the answer the client already has
+            log.error("dario: could not finish the record of %s %s", call.request.method, call.path, exc_info=True)
+
+    def _record(self, call: Call) -> None:
         if call.latency_ms is None:
             call.latency_ms = call.elapsed_ms()
         if call.error is not None:

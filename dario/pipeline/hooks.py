@@ -22,8 +22,7 @@ log = logging.getLogger("dario.hooks")
 class Hooks:
     def __init__(self, hooks: list[Any] | None = None) -> None:
         self._all: list[Any] = []
-        for h in hooks or ():
-            self.add(h)
+        self.add(*(hooks or ()))
 
     def add(self, *hooks: Any) -> None:
         self._all.extend(hooks)

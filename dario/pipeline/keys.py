@@ -23,6 +23,7 @@ from dario.pipeline.backends import Backend, KeyUnavailable, resolve_key
 LIMITED = (429, 529)  # answers that mean "this key, not now"
 DEFAULT_COOLDOWN = 5.0  # a 429 with no hint of when it ends
 MAX_COOLDOWN = 3600.0  # a bogus reset far in the future must not park a key for ever
+MAX_BACKOFF = 300.0  # repeated 429s double a key's cooldown, up to this
 STICKY_TTL = 3600.0  # longest prompt-cache lifetime providers offer
 STICKY_CAP = 10_000
 
@@ -57,6 +58,11 @@ class KeyState:
     last_pick: int = 0
     calls: int = 0
     limited: int = 0  # how many 429/529 it got
+    strikes: int = 0  # 429/529s in a row: > 0 means half-open once the cooldown ends
+    probing: bool = False  # half-open: one call is testing it; no other call may use it meanwhile
+
+    def usable(self, now: float) -> bool:
+        return self.cooldown_until <= now and not (self.strikes and self.probing)
 
     def headroom(self, now: float) -> float:
         """Fraction of the tightest known limit left; unknown (or past its reset) counts as full."""
@@ -157,7 +163,7 @@ class KeyPool:
 
     def _healthy(self, i: int, now: float) -> bool:
         s = self.states[i]
-        return s.cooldown_until <= now and s.headroom(now) > 0.0
+        return s.usable(now) and s.headroom(now) > 0.0
 
     def pick(self, conversation: str | None = None) -> KeyChoice | None:
         """A key for the next call; None when the backend has none (local, passthrough) or every
@@ -182,27 +188,32 @@ class KeyPool:
         s = self.states[choice.index]
         self._seq += 1
         s.last_pick, s.in_flight, s.calls = self._seq, s.in_flight + 1, s.calls + 1
+        if s.strikes:  # half-open: this call is the one probe until its answer comes
+            s.probing = True
         return choice
 
     def _best(self, now: float) -> KeyChoice | None:
-        # most headroom, then fewest in flight, then least recently picked (round-robin on ties)
-        order = sorted((i for i, s in enumerate(self.states) if s.cooldown_until <= now),
-                       key=lambda i: (-self.states[i].headroom(now), self.states[i].in_flight,
-                                      self.states[i].last_pick))
+        # a half-open key first (usable() lets exactly one call have it: the probe), then most
+        # headroom, then fewest in flight, then least recently picked (round-robin on ties)
+        order = sorted((i for i, s in enumerate(self.states) if s.usable(now)),
+                       key=lambda i: (self.states[i].strikes == 0, -self.states[i].headroom(now),
+                                      self.states[i].in_flight, self.states[i].last_pick))
         error = None
         for i in order:
             try:
                 return self._resolve(i)
             except KeyUnavailable as e:
                 error = error or e
-        if error is not None and all(s.cooldown_until <= now for s in self.states):
+        if error is not None and all(s.usable(now) for s in self.states):
             raise error  # nothing cooling, nothing resolvable: waiting would not help
         return None
 
     def ready_in(self) -> float:
-        """Seconds until the soonest cooling key may be used again (0: none is cooling)."""
+        """Seconds until the soonest cooling key may be used again (0: none is cooling; a
+        half-open key being probed counts as ready again soon)."""
         now = self._clock()
-        cooling = [s.cooldown_until - now for s in self.states if s.cooldown_until > now]
+        cooling = [s.cooldown_until - now if s.cooldown_until > now else 0.05
+                   for s in self.states if not s.usable(now)]
         return min(cooling) if cooling else 0.0
 
     def retry_after(self) -> int:
@@ -213,6 +224,7 @@ class KeyPool:
         if choice is not None and 0 <= choice.index < len(self.states):
             s = self.states[choice.index]
             s.in_flight = max(0, s.in_flight - 1)
+            s.probing = False  # no verdict: another call may probe it
 
     def observe(self, choice: KeyChoice | None, status: int, headers) -> None:
         """Told each upstream answer's status and headers: headroom, and cooldown on 429/529."""
@@ -226,9 +238,16 @@ class KeyPool:
             old = s.dims.get(dim) or [None, None, None]
             s.dims[dim] = [remaining if remaining is not None else old[0], limit or old[1],
                            reset_at if reset_at is not None else old[2]]
+        s.probing = False
         if status in LIMITED:
             s.limited += 1
-            s.cooldown_until = now + min(MAX_COOLDOWN, self._cooldown(s, now, retry_after))
+            s.strikes += 1
+            cool = self._cooldown(s, now, retry_after)
+            # a key that keeps refusing backs off exponentially even when its retry-after is short
+            cool = max(cool, min(MAX_BACKOFF, cool * 2 ** (s.strikes - 1)))
+            s.cooldown_until = now + min(MAX_COOLDOWN, cool)
+        else:
+            s.strikes = 0  # the probe (or any call) got through: healthy again
 
     @staticmethod
     def _cooldown(s: KeyState, now: float, retry_after: float | None) -> float:

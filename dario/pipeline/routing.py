@@ -28,7 +28,8 @@ class RoutingError(Exception):
 @dataclass(frozen=True)
 class Route:
     backend: Backend
-    model: str  # as sent upstream (prefix stripped, alias resolved)
+    model: str  # as sent upstream (prefix stripped, alias resolved); "" leaves the body's model
+    passthrough: bool = False  # to the host the client meant, with the client's own credentials
 
 
 class Router:
@@ -118,16 +119,17 @@ class Router:
 def passthrough(target: str, kind: str) -> Route:
     """To the original host, untouched: model "" leaves the body's model as it is."""
     parts = urlsplit(target)
-    return Route(Backend(f"passthrough:{parts.netloc}", kind, f"{parts.scheme}://{parts.netloc}"), "")
+    return Route(Backend(f"passthrough:{parts.netloc}", kind, f"{parts.scheme}://{parts.netloc}"), "", True)
 
 
 def route_call(router: Router, call) -> None:
     """Fill route, outbound adapter, model and URL of a call.
 
-    An LLM call routes by model name (or --model); under the shim a call whose model matches
-    no backend, or any call with --observe, goes to its original URL. A request to a provider
-    host that is not an LLM endpoint goes to that provider's backend when dario holds a key
-    for it, else to its original URL with the client's own credentials.
+    An LLM call routes by model name (or --model). Under the shim, a call goes to its original
+    URL, with the client's own credentials, when it was made to a host dario has no backend for
+    (whatever its model says), when its model matches no backend, or with --observe. A request
+    to a provider host that is not an LLM endpoint goes to that provider's backend when dario
+    holds a key for it, else to its original URL.
     """
     from dario.core.errors import CallError
     from dario.protocols import adapter
@@ -142,7 +144,8 @@ def route_call(router: Router, call) -> None:
         else:
             call.route, call.url = passthrough(ctx.target, "other"), ctx.target
         return
-    if ctx.observe:
+    if ctx.observe or (ctx.target and not ctx.forced_model
+                       and router.for_host(urlsplit(ctx.target).netloc) is None):
         route = passthrough(ctx.target, call.inbound.name)
     else:
         try:
@@ -155,7 +158,7 @@ def route_call(router: Router, call) -> None:
     call.route = route
     call.outbound = adapter(route.backend.kind)
     call.model = route.model or call.model_requested
-    if route.model == "":  # passthrough: the original URL exactly
+    if route.passthrough:  # the original URL exactly
         call.url = ctx.target
     elif call.endpoint not in call.outbound.paths:
         call.url = None  # the backend's protocol has no such endpoint: answered locally (count_tokens)

@@ -38,6 +38,11 @@ class SSEParser:
         self._buf = buf
         return events
 
+    @property
+    def at_boundary(self) -> bool:
+        """No partial event is held: something may be written between two events here."""
+        return not self._buf.strip(b"\n")
+
     def flush(self) -> list[SSEEvent]:
         """Parse whatever is left when the stream ends without a final blank line."""
         block, self._buf = self._buf.strip(b"\n"), b""

@@ -130,6 +130,9 @@ class AnthropicAdapter(Adapter):
         etype = etype or ERROR_TYPES.get(status) or ("api_error" if status >= 500 else "invalid_request_error")
         return {"type": "error", "error": {"type": etype, "message": redact(message)}}
 
+    def keepalive(self) -> bytes:
+        return b'event: ping\ndata: {"type": "ping"}\n\n'  # what Anthropic itself sends
+
     def sse_error(self, status: int, message: str) -> bytes:
         return frame(json.dumps(self.error_body(status, message)), "error")
 

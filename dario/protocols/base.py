@@ -150,6 +150,10 @@ class Adapter:
     def error_bytes(self, status: int, message: str, **kw) -> bytes:
         return json.dumps(self.error_body(status, message, **kw)).encode()
 
+    def keepalive(self) -> bytes:
+        """What keeps an idle stream open without changing its meaning: an SSE comment."""
+        return b": keep-alive\n\n"
+
     def sse_error(self, status: int, message: str) -> bytes:
         """A terminal SSE frame that tells a streaming client the call failed."""
         return frame(json.dumps(self.error_body(status, message)))

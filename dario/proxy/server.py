@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import time
 
 import aiohttp
@@ -17,18 +16,12 @@ from dario.core.defaults import MAX_REQUEST_BODY as MAX_BODY
 from dario.pipeline.backends import Backend, KeyUnavailable, resolve_key
 from dario.pipeline.credentials import backend_headers
 from dario.pipeline.engine import Pipeline
+from dario.proxy.security import BrowserGuard
 PIPELINE = web.AppKey("pipeline", Pipeline)
 CONTEXT = web.AppKey("context", CallContext)
 API_KEY = web.AppKey("api_key", str)
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+GUARD = web.AppKey("guard", BrowserGuard)
+LLM_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/chat/completions"})
 
 
 def _guess_protocol(request: web.Request) -> str:
@@ -55,12 +48,17 @@ def _client_key(request: web.Request) -> str:
 
 @web.middleware
 async def _guard(request: web.Request, handler):
-    """Auth for everything but /health, and every HTTP error in the caller's protocol's shape."""
+    """Auth for everything but /health (or, keyless, the browser rules), and every HTTP error
+    in the caller's protocol's shape."""
     expected = request.app[API_KEY]
     if expected and request.path != "/health":
         if not hmac.compare_digest(_client_key(request).encode(), expected.encode()):
             return _error(request, 401, "dario: a valid DARIO_API_KEY is required "
                                         "(x-api-key or Authorization: Bearer)")
+    elif not expected:
+        refused = request.app[GUARD].refusal(request.method, request.headers, request.path in LLM_PATHS)
+        if refused:
+            return _error(request, *refused)
     try:
         return await handler(request)
     except web.HTTPException as e:
@@ -75,7 +73,7 @@ async def _guard(request: web.Request, handler):
 def _ctx(request: web.Request) -> CallContext:
     base = request.app[CONTEXT]
     return CallContext(source="proxy", run_id=base.run_id, client=request.headers.get("user-agent"),
-                       forced_model=base.forced_model)
+                       forced_model=base.forced_model, run_tokens=base.run_tokens)
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -89,7 +87,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 async def _health(request: web.Request) -> web.Response:
     pipeline = request.app[PIPELINE]
     return web.json_response({"status": "ok", "version": __version__,
-                              "backends": sorted(pipeline.backends)})
+                              "backends": sorted(pipeline.backends), "gate": bool(request.app[API_KEY])})
 
 
 async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[str]:
@@ -129,11 +127,14 @@ async def _models(request: web.Request) -> web.Response:
 
 
 def build_app(pipeline: Pipeline, *, api_key: str | None = None, forced_model: str | None = None,
-              run_id: str = "") -> web.Application:
+              run_id: str = "", guard: BrowserGuard | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_guard])
     app[PIPELINE] = pipeline
     app[API_KEY] = api_key or ""
-    app[CONTEXT] = CallContext(source="proxy", run_id=run_id, forced_model=forced_model)
+    app[GUARD] = guard or BrowserGuard()
+    # the gate key is the client's credential for dario, never for an upstream
+    app[CONTEXT] = CallContext(source="proxy", run_id=run_id, forced_model=forced_model,
+                               run_tokens=(api_key,) if api_key else ())
     r = app.router
     r.add_post("/v1/messages", _messages)
     r.add_post("/v1/messages/count_tokens", _messages)

@@ -28,6 +28,7 @@ from dario.pipeline import protocol as proto
 from dario.pipeline.backends import KNOWN
 from dario.pipeline.engine import Pipeline
 from dario.protocols import adapter
+from dario.proxy.security import BrowserGuard
 
 # where each provider's calls go when the user had no base URL of their own
 PUBLIC_BASE = {name: KNOWN[name][0] for name in ("anthropic", "openai")}
@@ -52,8 +53,9 @@ def _deny(message: str, status: int = 401) -> web.Response:
 class ShimHost:
     def __init__(self, pipeline: Pipeline, *, run_id: str, observe: bool = False,
                  forced_model: str | None = None, original_bases: dict[str, str] | None = None,
-                 on_process=None) -> None:
+                 on_process=None, guard: BrowserGuard | None = None) -> None:
         self.pipeline = pipeline
+        self.guard = guard or BrowserGuard()
         self.run_id = run_id
         self.observe = observe
         self.forced_model = forced_model
@@ -74,8 +76,12 @@ class ShimHost:
     # -- lifecycle -------------------------------------------------------------
     async def start(self) -> "ShimHost":
         # a short private path: unix socket paths are limited to ~104 bytes
-        self.dir = tempfile.mkdtemp(prefix="dario-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        parent = "/tmp" if os.path.isdir("/tmp") else None
+        sweep_stale_dirs(parent or tempfile.gettempdir())
+        self.dir = tempfile.mkdtemp(prefix="dario-", dir=parent)
         os.chmod(self.dir, 0o700)
+        with open(os.path.join(self.dir, OWNER), "w") as f:  # who may sweep it: see sweep_stale_dirs
+            f.write(f"{os.getpid()} {_started(os.getpid())}")
         self.socket_path = os.path.join(self.dir, "host.sock")
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/t/{token}/{provider}/{tail:.*}", self._fallback)
@@ -152,9 +158,20 @@ class ShimHost:
             except Exception:
                 pass
 
+    def _refused(self, request: web.Request, llm: bool) -> web.Response | None:
+        """The browser rules, for the loopback TCP door only (the unix socket is ours alone)."""
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if not isinstance(peer, tuple):
+            return None
+        refused = self.guard.refusal(request.method, request.headers, llm)
+        return _deny(refused[1], refused[0]) if refused else None
+
     async def _relay(self, request: web.Request) -> web.StreamResponse:
         if not self._token_ok(request.headers.get("x-dario-token")):
             return _deny("dario: unknown run token")
+        refused = self._refused(request, False)
+        if refused is not None:
+            return refused
         target = request.headers.get("x-dario-target", "")
         parts = urlsplit(target)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -179,6 +196,9 @@ class ShimHost:
         target = self._original_url(request.match_info["provider"], request.match_info["tail"])
         if target is None:
             return _deny(f"dario: unknown provider {request.match_info['provider']!r}", 404)
+        refused = self._refused(request, proto.protocol_for_path(urlsplit(target).path) is not None)
+        if refused is not None:
+            return refused
         if request.query_string:
             target += "?" + request.query_string
         pid = self._peer_pid(request)
@@ -216,6 +236,73 @@ class ShimHost:
             self._peer_pids.clear()
         self._peer_pids[port] = pid
         return pid
+
+
+OWNER = "owner"
+
+
+def _started(pid: int) -> str:
+    """When a process started (so a reused pid is not taken for the launcher): /proc's start time."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return "?"
+
+
+def _owner_alive(path: str) -> bool | None:
+    """Whether the launcher that made this runtime dir still runs (None: no owner file)."""
+    try:
+        with open(os.path.join(path, OWNER)) as f:
+            pid_s, _, started = f.read().partition(" ")
+        pid = int(pid_s)
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return started in ("?", "") or _started(pid) in ("?", started)  # a reused pid is another process
+
+
+def sweep_stale_dirs(parent: str, min_age: float = 10.0) -> list[str]:
+    """Remove dario-* runtime dirs of this user whose launcher is gone (a SIGKILLed launcher
+    cannot clean up after itself). A dir without an owner file (older dario) is stale when
+    nothing listens on its socket any more."""
+    import socket
+    removed = []
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith("dario-")]
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        path = os.path.join(parent, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.getuid() or now - st.st_mtime < min_age:
+            continue
+        alive = _owner_alive(path)
+        if alive is None:  # no owner file: ours only if it has a socket, stale if nothing answers there
+            sock = os.path.join(path, "host.sock")
+            if not os.path.exists(sock):
+                continue
+            probe = socket.socket(socket.AF_UNIX)
+            try:
+                probe.connect(sock)
+                alive = True
+            except OSError:
+                alive = False
+            finally:
+                probe.close()
+        if alive is False:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
 
 
 def _describe(pid: int) -> ChildProcess:

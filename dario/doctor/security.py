@@ -1,0 +1,62 @@
+"""Security rows: where the proxy listens and whether it is gated, the gate key, the CA."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+
+from dario.doctor import FAIL, OK, WARN, Context, Row
+
+
+def _listeners(port: int) -> list[str]:
+    try:
+        import psutil
+        return sorted({c.laddr.ip for c in psutil.net_connections(kind="inet")
+                       if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port})
+    except Exception:  # psutil may be denied other users' sockets
+        return []
+
+
+async def _health(port: int) -> dict | None:
+    import aiohttp
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{port}/health", timeout=aiohttp.ClientTimeout(total=2)) as r:
+                body = await r.json(content_type=None) if r.status == 200 else None
+                return body if isinstance(body, dict) else None
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, ConnectionError):
+        return None
+
+
+def check_security(ctx: Context) -> list[Row]:
+    from dario.proxy.security import is_loopback
+
+    rows = []
+    addrs = _listeners(ctx.proxy_port)
+    health = asyncio.run(_health(ctx.proxy_port)) if addrs else None
+    exposed = [a for a in addrs if not is_loopback(a)]
+    if not addrs:
+        rows.append(Row("security: binding", OK, f"nothing listens on port {ctx.proxy_port}"))
+    elif not exposed:
+        rows.append(Row("security: binding", OK, f"port {ctx.proxy_port} listens on loopback only ({', '.join(addrs)})"))
+    elif health is not None and health.get("gate") is True:
+        rows.append(Row("security: binding", OK, f"port {ctx.proxy_port} listens on {', '.join(exposed)}, "
+                                                 "gated by DARIO_API_KEY"))
+    elif health is not None and health.get("gate") is False:
+        rows.append(Row("security: binding", FAIL, f"a dario proxy listens on {', '.join(exposed)} with NO key: "
+                                                   "anyone who reaches it spends your keys; restart it on 127.0.0.1"))
+    else:
+        rows.append(Row("security: binding", WARN, f"something listens on {', '.join(exposed)}:{ctx.proxy_port} "
+                                                   "that does not say whether it is gated"))
+    rows.append(Row("security: gate", OK, "DARIO_API_KEY is set: a proxy started here requires it" if
+                    os.environ.get("DARIO_API_KEY") else "DARIO_API_KEY not set: a proxy serves loopback only, "
+                    "and refuses web pages (Origin), foreign Host names and non-JSON bodies"))
+    ca = ctx.home / "ca"
+    if not ca.exists():
+        rows.append(Row("security: CA", OK, "no dario CA (this version has no HTTPS proxy mode)"))
+    else:
+        loose = [p.name for p in ca.iterdir() if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077]
+        rows.append(Row("security: CA", FAIL if loose else OK,
+                        f"{ca}: {', '.join(loose)} readable by others: chmod 600" if loose else f"{ca}: private"))
+    return rows
