@@ -321,7 +321,9 @@ def test_a_silent_same_protocol_stream_gets_sse_comments_between_events(upstream
 
 @pytest.mark.slow
 def test_claude_code_survives_a_backend_that_thinks_for_20_seconds(home, upstream):
-    """Claude Code 2.1.100 on an OpenAI-kind backend whose first token comes after 20 s."""
+    """Claude Code 2.1.100 on an OpenAI-kind backend whose first token comes after 20 s: the pings reach
+    it (they are in what was relayed) and it still completes. (2.1.100 --print did not cancel a stream
+    silent for 20 s here even without pings; the ping is what this asserts, for clients that do.)"""
     from tests.support.shim import CLAUDE_NODE
     if not CLAUDE_NODE.exists():
         pytest.skip("npm ci not run")
