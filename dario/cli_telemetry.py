@@ -153,10 +153,10 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         for r in rows:
             t.add_row(str(r[by] if r[by] is not None else "-"), *(_fmt_int(r[k]) for k in keys),
                       _fmt_cost(r["cost_usd"]), _fmt_int(r["errors"]))
-        costs = [r["cost_usd"] for r in rows if r["cost_usd"] is not None]
+        from dario.store.pricing import total_usd
         t.add_section()
         t.add_row("total", *(_fmt_int(sum(r[k] for r in rows)) for k in keys),
-                  _fmt_cost(sum(costs) if costs else None), _fmt_int(sum(r["errors"] for r in rows)))
+                  _fmt_cost(total_usd(r["cost_usd"] for r in rows)), _fmt_int(sum(r["errors"] for r in rows)))
         console().print(t)
         if any(r["cost_usd"] is None for r in rows):
             typer.echo("('-' cost: no known price for those models; add them under \"prices\" in config.json)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sqlite3
 import stat
 import subprocess
@@ -477,3 +478,24 @@ def test_open_recorder_from_config(tmp_path, monkeypatch):
     row = TelemetryStore(tmp_path / "telemetry.db").calls_for_run("c")[0]
     assert row["cost_usd"] == 1.0 and row["request_truncated"] == 1
     assert row["request_body"].startswith(b"[REDACTED] [REDACTED] zzz")
+
+
+def test_usage_totals_are_equal_under_every_grouping(home):
+    """Costs whose exact sum sits on a rounding boundary: float sums in different orders would print
+    $0.000789 for one grouping and $0.000790 for another; whole units print the same everywhere."""
+    units = [999095, 2486716, 2283662, 548032, 1552704, 24791]  # 1e-10 USD each
+    rec = BackgroundRecorder(home / "telemetry.db")
+    t0 = time.time() - 60
+    for i, u in enumerate(units):
+        rec.submit(CallRecord(ts=t0 + i, run_id=f"run-{i % 2}", model=f"model-{i // 2}", backend=f"b{i % 3}",
+                              client=f"c{i % 4}", status=200, input_tokens=1, output_tokens=1, cost_usd=u / 1e10))
+    assert rec.flush()
+    rec.close()
+    totals = set()
+    for by in ("model", "backend", "day", "run", "client"):
+        r = CliRunner().invoke(_cli(home), ["usage", "--by", by], terminal_width=200)
+        line = next(l for l in r.output.splitlines() if l.strip().strip("│┃ ").startswith("total"))
+        totals.add(re.search(r"\$[0-9.]+", line).group(0))
+        rows = json.loads(CliRunner().invoke(_cli(home), ["usage", "--by", by, "--json"]).output)
+        assert pricing.total_usd(r["cost_usd"] for r in rows) * 1e10 == pytest.approx(sum(units), abs=0.5)
+    assert totals == {"$0.000790"}

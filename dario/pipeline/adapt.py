@@ -20,7 +20,11 @@ def request_payload(call: Call) -> None:
         call.payload = call.raw or None
         return
     if not call.translated:
-        if call.model == call.model_requested:
+        asked = call.inbound.with_usage_requested(call.body)
+        if asked is not None:  # the client's stream stays as it asked; the record gets its tokens
+            call.notes["hide_usage"] = True
+            call.payload = _dumps(call.inbound.with_model(asked, call.model))
+        elif call.model == call.model_requested:
             call.payload = call.raw  # nothing to change
         else:
             call.payload = _dumps(call.inbound.with_model(call.body, call.model))

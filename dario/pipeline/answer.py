@@ -97,7 +97,9 @@ async def _relay_raw(call: Call, up: UpstreamResponse, headers: dict[str, str]) 
 
 async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], secrets: tuple[str, ...],
                   cap: int, keepalive: float) -> web.StreamResponse:
-    translator = adapt.StreamTranslator(call) if call.translated else None
+    # per event when translating or hiding the usage dario asked for; else chunks relayed as they come
+    translator = (adapt.StreamTranslator(call) if call.translated
+                  else call.inbound.usage_hider() if call.notes.get("hide_usage") else None)
     resp = web.StreamResponse(status=up.status, headers=headers)
     await resp.prepare(call.request)
     parser, meter = SSEParser(), call.outbound.meter()

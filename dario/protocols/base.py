@@ -129,6 +129,16 @@ class Adapter:
         """An object with feed(internal SSEEvent) -> [bytes] and finish() -> [bytes]."""
         raise NotImplementedError
 
+    def with_usage_requested(self, body: dict) -> dict | None:
+        """A same-protocol streamed body that asks the backend for usage the client did not ask
+        for, or None when nothing needs adding. The added report is then hidden from the client
+        by `usage_hider()`, so it gets exactly the stream it asked for."""
+        return None
+
+    def usage_hider(self):
+        """feed(SSEEvent) -> [bytes] / finish() -> []: the stream minus the usage dario added."""
+        raise NotImplementedError
+
     def count_tokens_answer(self, n: int) -> dict:
         raise CallError(404, f"{self.name}: no token-count endpoint")
 

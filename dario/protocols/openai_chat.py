@@ -14,7 +14,7 @@ from typing import Any
 
 from dario.core.errors import CallError
 from dario.core.usage import Usage, count
-from dario.pipeline.sse import SSEEvent
+from dario.pipeline.sse import SSEEvent, frame
 from dario.protocols.base import Adapter, StreamMeter, event_json
 from dario.redact import redact
 
@@ -72,6 +72,25 @@ class Meter(StreamMeter):
             self.usage.merge(usage_from_wire(u))
 
 
+class UsageHider:
+    """Chat stream events minus the usage report dario asked for: the `choices: []` usage chunk is
+    dropped, and a usage field some servers put on the last content chunk is taken off."""
+
+    __slots__ = ()
+
+    def feed(self, ev: SSEEvent) -> list[bytes]:
+        data = event_json(ev)
+        if data is None or data.get("usage") is None:
+            return [frame(ev.data, ev.event)]
+        if not data.get("choices"):
+            return []
+        del data["usage"]
+        return [frame(json.dumps(data, separators=(",", ":")), ev.event)]
+
+    def finish(self) -> list[bytes]:
+        return []
+
+
 class OpenAIChatAdapter(Adapter):
     name = "openai"
     client_header_prefixes = ("openai-",)
@@ -90,6 +109,16 @@ class OpenAIChatAdapter(Adapter):
 
     def auth_headers(self, secret: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {secret}"}
+
+    def with_usage_requested(self, body: dict) -> dict | None:
+        # without include_usage OpenAI streams carry no usage at all: the call would cost "unknown"
+        opts = body.get("stream_options")
+        if not body.get("stream") or (isinstance(opts, dict) and opts.get("include_usage")):
+            return None
+        return dict(body, stream_options={**(opts if isinstance(opts, dict) else {}), "include_usage": True})
+
+    def usage_hider(self) -> UsageHider:
+        return UsageHider()
 
     def request_to_internal(self, body: dict, model: str) -> dict:
         from dario.pipeline.translate.requests import openai_to_anthropic_request

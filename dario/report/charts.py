@@ -115,7 +115,7 @@ def cost_chart(calls: Sequence[dict[str, Any]]) -> str:
     t0, t1 = _bounds(calls)
     total, pts = 0.0, []
     for c in calls:
-        total += c.get("cost_usd") or 0
+        total += c.get("cost_usd") or 0  # a running line for the chart; totals in text use pricing.total_usd
         pts.append((c["ts"], total, c))
     ax = _Axes("Cumulative cost (USD)", t0, t1, total, lambda v: f"${v:.4g}")
     path, prev = [f"M{ax.x(t0):.1f},{ax.y(0):.1f}"], 0.0

@@ -102,6 +102,22 @@ def _table_price(model: str) -> Price | None:
     return None
 
 
+# Money: a call's cost is kept to 1e-10 USD, and sums are made of those whole units, so every
+# grouping of the same calls adds up to the same total (float sums depend on their order).
+UNITS_PER_USD = 10**10
+SQL_UNITS = f"CAST(ROUND(cost_usd * {UNITS_PER_USD}) AS INTEGER)"  # the same rule inside SQLite
+
+
+def to_units(usd: float) -> int:
+    return round(usd * UNITS_PER_USD)
+
+
+def total_usd(costs) -> float | None:
+    """The exact sum of costs (None when none is known): the one place money is added up."""
+    known = [to_units(c) for c in costs if c is not None]
+    return sum(known) / UNITS_PER_USD if known else None
+
+
 def cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
          cache_read: int | None = None, cache_write: int | None = None,
          overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:

@@ -23,6 +23,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from dario.core.defaults import CAPTURE_CAP
 from dario.pipeline.record import CallRecord
+from dario.store import pricing
 from dario.redact import redact, redact_bytes
 
 log = logging.getLogger("dario.telemetry")
@@ -209,21 +210,24 @@ class TelemetryStore:
             where, args = "WHERE ts >= ?", [time.time() - since_seconds]
         order = "key ASC" if by == "day" else "cost_usd IS NULL, cost_usd DESC, requests DESC"
         # SUM over only NULLs is NULL: an all-unpriced group shows no cost instead of a false 0.
-        return [{by: r.pop("key"), **r} for r in self._all(f"""
+        rows = [{by: r.pop("key"), **r} for r in self._all(f"""
             SELECT {self._GROUPS[by]} AS key, COUNT(*) AS requests,
                    COALESCE(SUM(input_tokens), 0) AS input_tokens,
                    COALESCE(SUM(output_tokens), 0) AS output_tokens,
                    COALESCE(SUM(cache_read_tokens), 0) AS cache_read_tokens,
                    COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
-                   SUM(cost_usd) AS cost_usd,
+                   SUM({pricing.SQL_UNITS}) AS cost_usd,
                    SUM(CASE WHEN error IS NOT NULL OR status >= 400 THEN 1 ELSE 0 END) AS errors
             FROM calls {where} GROUP BY key ORDER BY {order}""", args)]
+        for r in rows:  # whole units summed in SQL, back to dollars once
+            r["cost_usd"] = None if r["cost_usd"] is None else r["cost_usd"] / pricing.UNITS_PER_USD
+        return rows
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run (recorded or only seen in calls), newest activity first, with totals."""
-        return self._all("""
+        rows = self._all(f"""
             WITH agg AS (SELECT run_id, COUNT(*) AS calls, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
-                                SUM(cost_usd) AS cost_usd, COALESCE(SUM(input_tokens), 0) AS input_tokens,
+                                SUM({pricing.SQL_UNITS}) AS cost_usd, COALESCE(SUM(input_tokens), 0) AS input_tokens,
                                 COALESCE(SUM(output_tokens), 0) AS output_tokens
                          FROM calls GROUP BY run_id),
                  ids AS (SELECT run_id FROM runs UNION SELECT run_id FROM agg)
@@ -233,6 +237,9 @@ class TelemetryStore:
                    (SELECT COUNT(*) FROM processes p WHERE p.run_id = ids.run_id) AS processes
             FROM ids LEFT JOIN runs r ON r.run_id = ids.run_id LEFT JOIN agg a ON a.run_id = ids.run_id
             ORDER BY MAX(COALESCE(r.started, 0), COALESCE(a.last_ts, 0)) DESC""")
+        for r in rows:
+            r["cost_usd"] = None if r["cost_usd"] is None else r["cost_usd"] / pricing.UNITS_PER_USD
+        return rows
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         return next((r for r in self.runs() if r["run_id"] == run_id), None)
