@@ -166,6 +166,8 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
                                                              help="Upstream time to first byte (s)."),
           idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="Upstream stream idle "
                                                                                     "timeout (s)."),
+          budget: Optional[float] = typer.Option(None, "--budget", metavar="USD",
+                                                 help="Refuse calls once this proxy has spent USD."),
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
     """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
     from dario.proxy.security import is_loopback
@@ -181,7 +183,8 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
         if v is not None:
             cfg.timeouts[k] = v  # this run only: not saved
     rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else (),
-                      queue_timeout=queue_timeout)
+                      queue_timeout=queue_timeout, budget_usd=budget,
+                      on_budget_warning=(lambda m: typer.echo(m, err=True)) if verbose else None)
     if verbose:
         from dario.verbose import VerboseHook
         rt.pipeline.hooks.add(VerboseHook())
@@ -223,6 +226,8 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
                                                                                     "for a key with headroom."),
          otlp: Optional[str] = typer.Option(None, "--otlp", help="Also export each call to this OTLP/HTTP "
                                                                  "endpoint."),
+         budget: Optional[float] = typer.Option(None, "--budget", metavar="USD",
+                                                help="Refuse calls once this run has spent USD."),
          verbose: bool = typer.Option(False, "-v", "--verbose", help="Calls and a summary on stderr.")) -> None:
     """Run CMD with its LLM calls intercepted in-process: dario shim [OPTIONS] -- CMD [ARGS]..."""
     from dario.launcher.run import ShimOptions, exit_like, print_env as show_env, run_shim
@@ -230,7 +235,8 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
     if not cmd:
         fail("nothing to run: dario shim [OPTIONS] -- CMD [ARGS]...")
     opts = ShimOptions(forced_model=model, observe=observe, verbose=verbose, print_env=print_env,
-                       otlp_endpoint=otlp, intercept=tuple(intercept), queue_timeout=queue_timeout)
+                       otlp_endpoint=otlp, intercept=tuple(intercept), queue_timeout=queue_timeout,
+                       budget_usd=budget)
     cfg = config()
     if print_env:
         raise typer.Exit(show_env(list(cmd), cfg, opts))

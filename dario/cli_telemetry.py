@@ -32,7 +32,8 @@ def parse_since(text: str | None) -> float | None:
 
 
 def _fmt_cost(v: float | None) -> str:
-    return "-" if v is None else (f"${v:.6f}" if v < 0.01 else f"${v:.4f}" if v < 1 else f"${v:,.2f}")
+    from dario.store.pricing import fmt_usd
+    return fmt_usd(v)
 
 
 def _fmt_int(v: int | None) -> str:
@@ -131,8 +132,11 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         by: str = typer.Option("model", "--by", help="Group by: " + "|".join(BY_CHOICES)),
         since: Optional[str] = typer.Option(None, "--since", help="Only the last 30m, 24h, 7d, ..."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON array of rows."),
+        budget: bool = typer.Option(False, "--budget", help="Show the budget caps, spend and headroom instead."),
     ) -> None:
         """Requests, tokens and cost, grouped."""
+        if budget:
+            return _budget_status(as_json)
         if by not in BY_CHOICES:
             raise typer.BadParameter(f"use one of {', '.join(BY_CHOICES)}", param_hint="--by")
         seconds = parse_since(since)
@@ -153,13 +157,36 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         for r in rows:
             t.add_row(str(r[by] if r[by] is not None else "-"), *(_fmt_int(r[k]) for k in keys),
                       _fmt_cost(r["cost_usd"]), _fmt_int(r["errors"]))
-        from dario.store.pricing import total_usd
+        from dario.store.pricing import spend_text, total_usd
         t.add_section()
         t.add_row("total", *(_fmt_int(sum(r[k] for r in rows)) for k in keys),
-                  _fmt_cost(total_usd(r["cost_usd"] for r in rows)), _fmt_int(sum(r["errors"] for r in rows)))
+                  spend_text(total_usd(r["cost_usd"] for r in rows), sum(r["unpriced"] for r in rows)),
+                  _fmt_int(sum(r["errors"] for r in rows)))
         console().print(t)
         if any(r["cost_usd"] is None for r in rows):
             typer.echo("('-' cost: no known price for those models; add them under \"prices\" in config.json)")
+
+    def _budget_status(as_json: bool) -> None:
+        from dario.pipeline import budget as budgets
+        from dario.store.config import load_config
+        store = store_or_none()
+        b = budgets.from_config(load_config(Path(home_fn())), None,
+                                spent_since=(lambda ts, backend: store.spent_since(ts, backend)) if store else None)
+        rows = b.status() if b is not None else []
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            typer.echo('No budget caps: set "budgets" in config.json (daily_usd, monthly_usd, per_run_usd, '
+                       'backends.NAME.*), or run with --budget USD.')
+            return
+        from rich.table import Table
+        t = Table(title="budget caps", header_style="bold")
+        for col in ("cap", "limit", "spent", "headroom"):
+            t.add_column(col, justify="left" if col == "cap" else "right")
+        for r in rows:  # a per-run cap has no spend outside its run
+            t.add_row(r["cap"], _fmt_cost(r["limit_usd"]), _fmt_cost(r["spent_usd"]), _fmt_cost(r["headroom_usd"]))
+        console().print(t)
 
     @app.command("report")
     def report_cmd(

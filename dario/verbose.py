@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from dario.pipeline.record import CallRecord
+from dario.store.pricing import spend_text, total_usd, unpriced
 
 
 def describe(rec: CallRecord) -> str:
@@ -35,7 +36,9 @@ class Tally:
     def __init__(self) -> None:
         self.calls = self.errors = self.input = self.output = self.cache = 0
         self.other = self.other_failed = 0  # non-chat requests (models, telemetry, bootstrap...)
+        self.refused = 0  # calls a budget cap refused
         self.cost: float | None = None
+        self.unpriced = 0  # answered calls with no known cost: the total is then a lower bound
 
     def call_finish(self, call, rec: CallRecord) -> None:
         failed = bool(rec.error or (rec.status or 0) >= 400)
@@ -45,14 +48,17 @@ class Tally:
             return
         self.calls += 1
         self.errors += failed
+        self.refused += bool(rec.error and rec.error.startswith("dario: budget:"))
         self.input += rec.input_tokens or 0
         self.output += rec.output_tokens or 0
         self.cache += (rec.cache_read_tokens or 0) + (rec.cache_write_tokens or 0)
         if rec.cost_usd is not None:  # priced once, by the pipeline
-            self.cost = (self.cost or 0.0) + rec.cost_usd
+            self.cost = total_usd((self.cost or 0.0, rec.cost_usd))
+        self.unpriced += unpriced(rec)
 
     def summary(self, run_id: str) -> str:
-        cost = f"${self.cost:.4f}" if self.cost is not None else "cost unknown"
+        cost = spend_text(self.cost, self.unpriced)
         other = f", {self.other} other request(s) ({self.other_failed} failed)" if self.other else ""
+        refused = f"; {self.refused} call(s) refused by a budget cap" if self.refused else ""
         return (f"dario: run {run_id}: {self.calls} call(s), {self.errors} error(s), "
-                f"{self.input} in / {self.output} out / {self.cache} cache tokens, {cost}{other}")
+                f"{self.input} in / {self.output} out / {self.cache} cache tokens, {cost}{other}{refused}")

@@ -386,8 +386,9 @@ def test_usage_json_shape(home):
     assert {r["backend"] for r in rows} == {"anthropic", "openai", "ollama"}
     for r in rows:
         assert set(r) == {"backend", "requests", "input_tokens", "output_tokens", "cache_read_tokens",
-                          "cache_write_tokens", "cost_usd", "errors"}
-    assert next(r for r in rows if r["backend"] == "ollama")["cost_usd"] is None
+                          "cache_write_tokens", "cost_usd", "errors", "unpriced", "complete"}
+    ollama = next(r for r in rows if r["backend"] == "ollama")
+    assert ollama["cost_usd"] is None and ollama["complete"] is False
     res = runner.invoke(_cli(home), ["usage", "--since", "30m", "--json"])
     assert res.exit_code == 0 and {r["model"] for r in json.loads(res.stdout)} >= {"gpt-4o-mini"}
     res = runner.invoke(_cli(home), ["usage", "--since", "1s", "--json"])
@@ -499,3 +500,29 @@ def test_usage_totals_are_equal_under_every_grouping(home):
         rows = json.loads(CliRunner().invoke(_cli(home), ["usage", "--by", by, "--json"]).output)
         assert pricing.total_usd(r["cost_usd"] for r in rows) * 1e10 == pytest.approx(sum(units), abs=0.5)
     assert totals == {"$0.000790"}
+
+
+def test_partial_totals_say_they_are_partial(home):
+    """The sample run has an answered call of a model with no price: every total says '≥' and how many."""
+    record_sample(home / "telemetry.db")
+    r = CliRunner().invoke(_cli(home), ["usage", "--by", "day"], terminal_width=200)
+    total = next(l for l in r.output.splitlines() if "total" in l)
+    assert "≥ $" in total and "(1 call unpriced)" in total
+    rows = json.loads(CliRunner().invoke(_cli(home), ["usage", "--by", "model", "--json"]).output)
+    by_model = {row["model"]: row for row in rows}
+    assert by_model["mystery-model-1"]["complete"] is False and by_model["mystery-model-1"]["unpriced"] == 1
+    assert all(row["complete"] for m, row in by_model.items() if m != "mystery-model-1")
+    from dario.report.html import render
+    store = TelemetryStore(home / "telemetry.db")
+    html = render(store.run("run-abc123"), store.calls_for_run("run-abc123"))
+    assert "≥ $" in html and "1 call unpriced" in html
+
+
+def test_the_run_summary_says_when_its_cost_is_partial():
+    from dario.verbose import Tally
+    t = Tally()
+    t.call_finish(None, CallRecord(protocol_in="anthropic", status=200, input_tokens=1, output_tokens=1,
+                                   cost_usd=0.25))
+    t.call_finish(None, CallRecord(protocol_in="anthropic", status=200, input_tokens=1, output_tokens=1))
+    t.call_finish(None, CallRecord(protocol_in="anthropic", status=500, error="upstream down"))
+    assert "≥ $0.2500 (1 call unpriced)" in t.summary("r")

@@ -15,11 +15,13 @@ import os
 class CallError(Exception):
     """A failure dario reports to the client itself, in the client's protocol."""
 
-    def __init__(self, status: int, message: str, etype: str | None = None, headers: dict | None = None) -> None:
+    def __init__(self, status: int, message: str, etype: str | None = None, headers: dict | None = None,
+                 code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.etype = etype
         self.headers = headers or {}
+        self.code = code
 
 
 def _reason(e: BaseException) -> str:

@@ -37,6 +37,7 @@ class ShimOptions:
     otlp_endpoint: str | None = None
     intercept: tuple[str, ...] = ()
     queue_timeout: float | None = None
+    budget_usd: float | None = None
 
 
 def intercepted_hosts(cfg: Config, environ: dict[str, str], extra: tuple[str, ...]) -> list[str]:
@@ -87,7 +88,9 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         print(f"dario: {kind.why}", file=sys.stderr)
         return 127
     _quiet_logs(opts.verbose)
-    rt = open_runtime(cfg, otlp_endpoint=opts.otlp_endpoint, queue_timeout=opts.queue_timeout)
+    warn = (lambda m: print(m, file=sys.stderr, flush=True)) if opts.verbose else None
+    rt = open_runtime(cfg, otlp_endpoint=opts.otlp_endpoint, queue_timeout=opts.queue_timeout,
+                      budget_usd=opts.budget_usd, on_budget_warning=warn)
     tally = Tally() if opts.verbose else None  # the -v summary only: no per-call work without it
     if tally is not None:
         rt.pipeline.hooks.add(VerboseHook(), tally)

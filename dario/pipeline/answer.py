@@ -48,7 +48,7 @@ def dario_error(call: Call, e: CallError, secrets: tuple[str, ...]) -> web.Respo
     from dario.protocols import adapter
     call.fail(e.status, redact(e.args[0], secrets))
     shape = call.inbound or adapter("anthropic")
-    body = shape.error_bytes(e.status, call.error, etype=e.etype)
+    body = shape.error_bytes(e.status, call.error, etype=e.etype, code=e.code)
     call.response_body = body
     return web.Response(status=e.status, body=body, content_type="application/json",
                         headers={**e.headers, "x-dario-error": "1"})

@@ -43,7 +43,7 @@ class Pipeline:
                  hooks: list | None = None, timeouts: dict[str, float] | None = None,
                  secrets: tuple[str, ...] = (), capture_bodies: bool = True, body_cap: int = CAPTURE_CAP,
                  queue_timeout: float = QUEUE_TIMEOUT, limits: dict[str, dict] | None = None,
-                 prices: dict | None = None, upstream: Upstream | None = None) -> None:
+                 prices: dict | None = None, upstream: Upstream | None = None, budget=None) -> None:
         self.router = Router(backends, default_backend, aliases)
         self.backends = backends
         self.pools = {name: KeyPool(b) for name, b in backends.items()}
@@ -58,6 +58,7 @@ class Pipeline:
         self.capture = capture_bodies
         self.body_cap = int(body_cap)
         self.prices = dict(prices or {})
+        self.budget = budget  # dario/pipeline/budget.py, or None: no caps
         self.hooks = Hooks(([RecorderHook(recorder)] if recorder is not None else []) + list(hooks or ()))
 
     @classmethod
@@ -96,6 +97,8 @@ class Pipeline:
             route_call(self.router, call)
             self.hooks.start(call)
             adapt.request_payload(call)
+            if self.budget is not None:
+                self.budget.reserve(call)  # refused here, before it leaves, if a cap could be exceeded
             if call.url is None:
                 return self._estimate_tokens(call)
             return await self._send_and_answer(call)
@@ -168,4 +171,6 @@ class Pipeline:
             u = call.usage
             call.cost_usd = cost(call.model or call.model_requested, u.input_tokens, u.output_tokens,
                                  u.cache_read_tokens, u.cache_write_tokens, self.prices)
+        if self.budget is not None:
+            self.budget.settle(call)
         self.hooks.finish(call, call.record(capture=self.capture, cap=self.body_cap))

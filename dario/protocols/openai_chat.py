@@ -148,6 +148,11 @@ class OpenAIChatAdapter(Adapter):
     def usage_from_wire(self, u: Any) -> Usage:
         return usage_from_wire(u)
 
+    def budget_error(self, message: str) -> CallError:
+        # what OpenAI says when the money is gone: 429 insufficient_quota, and no retry-after
+        return CallError(429, message, etype="insufficient_quota", code="insufficient_quota",
+                         headers={"x-should-retry": "false"})
+
     def meter(self) -> Meter:
         return Meter()
 

@@ -12,6 +12,7 @@ from html import escape
 from typing import Any, Sequence
 
 from dario.report import charts
+from dario.store import pricing
 from dario.report.transcript import Message, Part, Response, parse_request, parse_response
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
@@ -56,7 +57,7 @@ def _fmt_ts(ts: float | None) -> str:
 
 
 def _usd(v: float | None) -> str:
-    return "n/a" if v is None else (f"${v:.6f}" if v < 0.01 else f"${v:.4f}" if v < 1 else f"${v:,.2f}")
+    return pricing.fmt_usd(v, "n/a")
 
 
 def _n(v: int | None) -> str:
@@ -189,7 +190,6 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
            processes: Sequence[dict[str, Any]] = ()) -> str:
     run = run or {}
     run_id = str(run.get("run_id") or (calls[0]["run_id"] if calls else "?"))
-    priced = [c["cost_usd"] for c in calls if c.get("cost_usd") is not None]
     errors = sum(1 for c in calls if (c.get("status") or 0) >= 400 or c.get("error"))
     models = sorted({str(c.get("model") or c.get("model_requested")) for c in calls
                      if c.get("model") or c.get("model_requested")})
@@ -198,7 +198,8 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
              ("output tokens", f"{sum(c.get('output_tokens') or 0 for c in calls):,}"),
              ("cache read", f"{sum(c.get('cache_read_tokens') or 0 for c in calls):,}"),
              ("cache write", f"{sum(c.get('cache_write_tokens') or 0 for c in calls):,}"),
-             ("cost", _usd(sum(priced)) if priced else "n/a")]
+             ("cost", pricing.spend_text(pricing.total_usd(c.get("cost_usd") for c in calls),
+                                         sum(pricing.unpriced(c) for c in calls)))]
     procs = "".join(f'<li><code>{escape(str(p.get("pid")))}</code> {escape(str(p.get("runtime") or "?"))} '
                     f'{escape(str(p.get("argv0") or ""))} <span class="muted">({escape(str(p.get("how")))})</span></li>'
                     for p in processes)

@@ -118,6 +118,29 @@ def total_usd(costs) -> float | None:
     return sum(known) / UNITS_PER_USD if known else None
 
 
+def fmt_usd(v: float | None, none: str = "-") -> str:
+    """The one money format: small sums keep their significant digits."""
+    if v is None:
+        return none
+    return f"${v:.6f}" if v < 0.01 else f"${v:.4f}" if v < 1 else f"${v:,.2f}"
+
+
+def unpriced(rec) -> bool:
+    """A call that was answered but whose cost is unknown (no price, or no token counts): a total
+    without it is only a lower bound. Failed calls cost nothing and do not count."""
+    status = rec.get("status") if isinstance(rec, dict) else rec.status
+    error = rec.get("error") if isinstance(rec, dict) else rec.error
+    price = rec.get("cost_usd") if isinstance(rec, dict) else rec.cost_usd
+    return price is None and not error and (status or 0) < 400
+
+
+def spend_text(total: float | None, n_unpriced: int) -> str:
+    """"$X", or "≥ $X (N calls unpriced)" when some calls could not be priced."""
+    if not n_unpriced:
+        return fmt_usd(total, "$0")
+    return f"≥ {fmt_usd(total or 0.0)} ({n_unpriced} call{'s' if n_unpriced != 1 else ''} unpriced)"
+
+
 def cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
          cache_read: int | None = None, cache_write: int | None = None,
          overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:

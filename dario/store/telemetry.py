@@ -217,11 +217,22 @@ class TelemetryStore:
                    COALESCE(SUM(cache_read_tokens), 0) AS cache_read_tokens,
                    COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
                    SUM({pricing.SQL_UNITS}) AS cost_usd,
-                   SUM(CASE WHEN error IS NOT NULL OR status >= 400 THEN 1 ELSE 0 END) AS errors
+                   SUM(CASE WHEN error IS NOT NULL OR status >= 400 THEN 1 ELSE 0 END) AS errors,
+                   SUM(CASE WHEN cost_usd IS NULL AND error IS NULL AND COALESCE(status, 0) < 400
+                       THEN 1 ELSE 0 END) AS unpriced
             FROM calls {where} GROUP BY key ORDER BY {order}""", args)]
         for r in rows:  # whole units summed in SQL, back to dollars once
             r["cost_usd"] = None if r["cost_usd"] is None else r["cost_usd"] / pricing.UNITS_PER_USD
+            r["complete"] = r["unpriced"] == 0  # False: cost_usd is only a lower bound (pricing.unpriced)
         return rows
+
+    def spent_since(self, ts: float, backend: str | None = None) -> float:
+        """USD recorded since `ts` (for one backend, or all), summed in whole units."""
+        where, args = "ts >= ?", [ts]
+        if backend is not None:
+            where, args = where + " AND backend = ?", args + [backend]
+        rows = self._all(f"SELECT SUM({pricing.SQL_UNITS}) AS units FROM calls WHERE {where}", args)
+        return (rows[0]["units"] or 0) / pricing.UNITS_PER_USD
 
     def runs(self) -> list[dict[str, Any]]:
         """Every run (recorded or only seen in calls), newest activity first, with totals."""
