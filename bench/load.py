@@ -1,6 +1,8 @@
 """The benchmark's load generator: its own process, an aiohttp client on uvloop.
 
-usage: python bench/load.py '<json spec>'   prints one JSON object on stdout.
+usage: python bench/load.py '<json spec>' OUT.json   writes one JSON object to OUT.json (whole, then renamed).
+Why a file: the result is hundreds of KB, and once it arrived cut short through the stdout pipe (exit 0,
+the JSON ending mid-number) although the loop had finished; a file is written whole or not at all.
 
 spec {"mode": "latency", "targets": [T...], "n": N, "warmup": W}
     Sequential calls. Each round calls every target once, in a fresh random order, so direct and
@@ -115,4 +117,9 @@ if __name__ == "__main__":
         run = uvloop.run
     except ImportError:
         run = asyncio.run
-    print(json.dumps(run(main(spec))))
+    import os
+    result = json.dumps(run(main(spec)))
+    tmp = sys.argv[2] + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(result)
+    os.replace(tmp, sys.argv[2])

@@ -58,7 +58,7 @@ def main() -> None:
                     "targets": [target]}
         else:
             spec = {"mode": "latency", "n": int(args.seconds * 800), "warmup": 10, "targets": [target]}
-        r = bench.run_json([bench.PY, str(bench.BENCH / "load.py"), json.dumps(spec)], timeout=600)
+        r = bench.run_load(spec, timeout=600)
         print(json.dumps({k: (v if not isinstance(v, list) else
                               [{kk: vv for kk, vv in x.items() if kk != "latency_ms"} for x in v])
                           for k, v in r.items()} if args.mode == "throughput" else

@@ -188,12 +188,28 @@ class RssSampler:
 
 
 def run_json(cmd: list[str], timeout: float, **kw) -> dict:
+    """A small client's one-line JSON result, from its stdout."""
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     try:
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         raise RuntimeError(f"{' '.join(cmd[:4])} ... printed no result (rc {r.returncode}): "
                            f"{r.stdout[-1000:]} {r.stderr[-2000:]}") from None
+
+
+def run_load(spec: dict, timeout: float) -> dict:
+    """bench/load.py's result, which it writes to a file (see its docstring for why not stdout)."""
+    fd, out = tempfile.mkstemp(prefix="dario-bench-load-", suffix=".json")
+    os.close(fd)
+    try:
+        r = subprocess.run([PY, str(BENCH / "load.py"), json.dumps(spec), out], capture_output=True, text=True,
+                           timeout=timeout)
+        try:
+            return json.loads(Path(out).read_text())
+        except ValueError:
+            raise RuntimeError(f"bench/load.py wrote no result (rc {r.returncode}): {r.stderr[-2000:]}") from None
+    finally:
+        Path(out).unlink(missing_ok=True)
 
 
 # -- LiteLLM -----------------------------------------------------------------------------------------------
@@ -292,7 +308,7 @@ def latency_phase(up: str, dario: str, m: dict) -> dict:
     ]
     spec = {"mode": "latency", "n": m["lat_n"], "warmup": m["lat_warmup"],
             "targets": [{"name": n, "url": u, "headers": h, "body": bd, "stream": s} for n, u, h, bd, s in t]}
-    raw = run_json([PY, str(BENCH / "load.py"), json.dumps(spec)], timeout=900)
+    raw = run_load(spec, timeout=900)
     errors = {k: v.get("error") for k, v in raw.items() if v.get("errors")}
     s = {k: {"total": summary(v["total_ms"]), "ttfb": summary(v["ttfb_ms"])} for k, v in raw.items()}
 
@@ -334,7 +350,7 @@ def throughput_phase(up: str, dario: str, dario_norec: str | None, litellm: str 
             "rounds": m["tp_rounds"],
             "targets": [{"name": n, "url": u, "headers": h, "body": bd, "stream": False} for n, u, h, bd in t]}
     with RssSampler(dario_pid) as sampler:
-        raw = run_json([PY, str(BENCH / "load.py"), json.dumps(spec)], timeout=1800)
+        raw = run_load(spec, timeout=1800)
     out = {}
     for name, rounds in raw.items():
         lat = [x for r in rounds for x in r["latency_ms"]]

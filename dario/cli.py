@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from dario import __version__, cli_telemetry, cli_tools
+from dario import __version__, cli_prices, cli_telemetry, cli_tools
 from dario.store.config import ConfigError, load_config
 from dario.store.home import CorruptFileError, dario_home, ensure_home
 
@@ -246,6 +246,7 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
 # log, usage, report; doctor, mcp, subagent: each module registers its own commands
 cli_telemetry.register(app, dario_home)
 cli_tools.register(app)
+cli_prices.register(app, config, edited_config, fail)
 
 
 def main() -> None:

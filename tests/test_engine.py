@@ -129,9 +129,10 @@ async def test_stream_usage_with_reasoning_is_recorded(serve):
             "prompt_tokens": 120, "completion_tokens": 40, "prompt_tokens_details": {"cached_tokens": 100},
             "completion_tokens_details": {"reasoning_tokens": 32}}}), (None, "[DONE]"))
     url, _, watch = await serve(MemoryResponse(200, {"Content-Type": "text/event-stream"}, chunks))
-    status, body = await post(url, "/v1/chat/completions", dict(OAI, stream=True))
+    status, body = await post(url, "/v1/chat/completions",
+                              dict(OAI, stream=True, stream_options={"include_usage": True}))
     rec = watch.records[-1]
-    assert status == 200 and body == b"".join(chunks)  # same protocol: byte for byte
+    assert status == 200 and body == b"".join(chunks)  # same protocol, usage asked for: byte for byte
     assert (rec.input_tokens, rec.cache_read_tokens, rec.output_tokens, rec.reasoning_tokens) == (20, 100, 40, 32)
 
 

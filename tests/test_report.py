@@ -133,3 +133,19 @@ def test_report_renders_in_headless_chromium(tmp_path):
     res = _chromium(f"--screenshot={png}", "--window-size=1280,2000", url, user_dir=tmp_path / "profile")
     assert png.is_file() and png.stat().st_size > 10_000, res.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_shows_cache_hit_rates_and_what_the_cache_saved(tmp_path):
+    from dario.report.html import render
+    calls = [{"id": "a", "ts": 1_700_000_000.0, "run_id": "r", "model": "claude-sonnet-4-5", "status": 200,
+              "input_tokens": 100, "output_tokens": 10, "cache_read_tokens": 800, "cache_write_tokens": 100,
+              "cost_usd": 0.001},
+             {"id": "b", "ts": 1_700_000_001.0, "run_id": "r", "model": "claude-sonnet-4-5", "status": 200,
+              "input_tokens": 100, "output_tokens": 10, "cache_read_tokens": 0, "cache_write_tokens": 0,
+              "cost_usd": 0.0005}]
+    html = render({"run_id": "r"}, calls)
+    assert "Prompt cache" in html and "80%" in html  # call a: 800 of 1000 prompt tokens from the cache
+    saved = 800 * (3.0 - 0.30) / 1e6  # Sonnet: input $3, cache read $0.30 per Mtok
+    assert f"${saved:.6f}" in html
+    # per model: 800 read of 1100 prompt tokens
+    assert f"{800 / 1100:.0%}" in html

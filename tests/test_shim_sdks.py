@@ -71,9 +71,9 @@ def test_python_sdk_under_the_shim(home, upstream, sdk, mode, via):
     assert rows[0]["source"] == "shim" and rows[0]["pid"] == out["pid"] and rows[0]["status"] == 200
     assert rows[0]["backend"] == ("anthropic" if sdk == "anthropic" else "openai")
     assert "python" in (rows[0]["client"] or "")
-    # OpenAI streams carry usage only when the client asks (stream_options); dario doesn't alter the stream
-    metered = sdk == "anthropic" or mode == "sync"
-    assert rows[0]["output_tokens"] == (9 if metered else None) and rows[0]["stream"] == (mode != "sync")
+    # every call is metered: an OpenAI stream that did not ask for usage gets it asked for upstream
+    # (and hidden from the client: tests/test_stream_usage.py)
+    assert rows[0]["output_tokens"] == 9 and rows[0]["stream"] == (mode != "sync")
 
 
 # -- Node SDKs (fetch underneath) ---------------------------------------------------------

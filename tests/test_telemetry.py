@@ -141,9 +141,9 @@ def _cli(home: Path) -> typer.Typer:
 # -- pricing ------------------------------------------------------------------
 
 def test_cost_arithmetic_with_cache_prices():
-    # sonnet 4.x: 3 in, 15 out, 0.30 cache read, 3.75 cache write per MTok
-    c = pricing.cost("claude-sonnet-4-5-20250929", 1_000_000, 100_000, 2_000_000, 400_000)
-    assert c == pytest.approx(3.0 + 1.5 + 0.6 + 1.5)
+    # sonnet 4.x: 3 in, 15 out, 0.30 cache read, 3.75 cache write per MTok (a prompt under 200K tokens)
+    c = pricing.cost("claude-sonnet-4-5-20250929", 10_000, 1_000, 20_000, 4_000)
+    assert c == pytest.approx((3.0 + 1.5 + 0.6 + 1.5) / 100)
     assert pricing.cost("claude-opus-4-1-20250805", 1000, 1000) == pytest.approx((15 + 75) / 1000)
     assert pricing.cost("claude-opus-4-5-20251101", 1000, 1000) == pytest.approx((5 + 25) / 1000)
     assert pricing.cost("claude-3-5-haiku-20241022", 1_000_000, 0) == pytest.approx(0.8)

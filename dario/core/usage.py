@@ -21,6 +21,7 @@ class Usage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None  # of cache_write_tokens, the 1-hour writes (priced higher)
 
     def merge(self, newer: "Usage") -> None:
         """Later reports win, but a missing field never erases one already seen (streams

@@ -31,7 +31,7 @@ from dario.pipeline.send import send
 from dario.pipeline.upstream import Upstream
 from dario.protocols import adapter, for_path
 from dario.redact import redact
-from dario.store.pricing import cost
+from dario.store.pricing import cost_of
 
 __all__ = ["Pipeline", "CallContext", "CallError"]
 log = logging.getLogger("dario.engine")
@@ -168,9 +168,7 @@ class Pipeline:
         if call.error is not None:
             call.error = redact(call.error, self.secrets)
         if call.inbound is not None and call.cost_usd is None:
-            u = call.usage
-            call.cost_usd = cost(call.model or call.model_requested, u.input_tokens, u.output_tokens,
-                                 u.cache_read_tokens, u.cache_write_tokens, self.prices)
+            call.cost_usd = cost_of(call.model or call.model_requested, call.usage, self.prices)
         if self.budget is not None:
             self.budget.settle(call)
         self.hooks.finish(call, call.record(capture=self.capture, cap=self.body_cap))

@@ -30,9 +30,11 @@ STATUS_OF_TYPE = {"invalid_request_error": 400, "authentication_error": 401, "pe
 def usage_from_wire(u: Any) -> Usage:
     if not isinstance(u, dict):
         return Usage()
+    split = u.get("cache_creation") if isinstance(u.get("cache_creation"), dict) else {}
     return Usage(input_tokens=count(u.get("input_tokens")), output_tokens=count(u.get("output_tokens")),
                  cache_read_tokens=count(u.get("cache_read_input_tokens")),
-                 cache_write_tokens=count(u.get("cache_creation_input_tokens")))
+                 cache_write_tokens=count(u.get("cache_creation_input_tokens")),
+                 cache_write_1h_tokens=count(split.get("ephemeral_1h_input_tokens")))
 
 
 def usage_to_wire(u: Usage) -> dict[str, int]:

@@ -170,6 +170,31 @@ def _conversation_html(n: int, key: str, items: list[tuple[int, dict]]) -> str:
     return "".join(out)
 
 
+def _hit(c: dict[str, Any]) -> str:
+    rate = pricing.cache_hit_rate(c.get("input_tokens"), c.get("cache_read_tokens"), c.get("cache_write_tokens"))
+    return "" if rate is None else f"{rate:.0%}"
+
+
+def _model_cache_table(calls: Sequence[dict[str, Any]]) -> str:
+    """Per model: how much of the prompt the provider's cache served, and what that saved."""
+    by: dict[str, list] = {}
+    for c in calls:
+        m = c.get("model") or c.get("model_requested")
+        if m:
+            by.setdefault(str(m), []).append(c)
+    rows = []
+    for m, cs in sorted(by.items()):
+        inp, read, write = (sum(c.get(k) or 0 for c in cs) for k in
+                            ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
+        rate = pricing.cache_hit_rate(inp, read, write)
+        saved = pricing.total_usd(pricing.cache_saving(m, c.get("cache_read_tokens")) for c in cs)
+        rows.append(f'<tr><td>{escape(m)}</td><td class="n">{len(cs):,}</td>'
+                    f'<td class="n">{"" if rate is None else f"{rate:.0%}"}</td><td class="n">{read:,}</td>'
+                    f'<td class="n">{escape(_usd(saved))}</td></tr>')
+    return ('<table><tr><th>model</th><th class="n">calls</th><th class="n">cache hit</th>'
+            '<th class="n">cache read</th><th class="n">saved by cache</th></tr>' + "".join(rows) + "</table>")
+
+
 def _calls_table(calls: Sequence[dict[str, Any]]) -> str:
     rows = []
     for i, c in enumerate(calls, 1):
@@ -180,10 +205,11 @@ def _calls_table(calls: Sequence[dict[str, Any]]) -> str:
                     f'<td>{escape(str(c.get("model") or c.get("model_requested") or ""))}</td>'
                     f'<td>{escape(str(c.get("backend") or ""))}</td><td>{escape(str(c.get("status")))}</td>'
                     f'<td class="n">{_n(c.get("input_tokens"))}</td><td class="n">{_n(c.get("output_tokens"))}</td>'
+                    f'<td class="n">{_hit(c)}</td>'
                     f'<td class="n">{escape(_usd(c.get("cost_usd")))}</td><td class="n">{lat}</td></tr>')
     return ('<table><tr><th>call</th><th>time</th><th>model</th><th>backend</th><th>status</th>'
-            '<th class="n">input</th><th class="n">output</th><th class="n">cost</th><th class="n">ms</th></tr>'
-            + "".join(rows) + "</table>")
+            '<th class="n">input</th><th class="n">output</th><th class="n">cache hit</th><th class="n">cost</th>'
+            '<th class="n">ms</th></tr>' + "".join(rows) + "</table>")
 
 
 def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
@@ -199,7 +225,9 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
              ("cache read", f"{sum(c.get('cache_read_tokens') or 0 for c in calls):,}"),
              ("cache write", f"{sum(c.get('cache_write_tokens') or 0 for c in calls):,}"),
              ("cost", pricing.spend_text(pricing.total_usd(c.get("cost_usd") for c in calls),
-                                         sum(pricing.unpriced(c) for c in calls)))]
+                                         sum(pricing.unpriced(c) for c in calls))),
+             ("saved by cache", _usd(pricing.total_usd(pricing.cache_saving(c.get("model") or c.get("model_requested"),
+                                                                            c.get("cache_read_tokens")) for c in calls)))]
     procs = "".join(f'<li><code>{escape(str(p.get("pid")))}</code> {escape(str(p.get("runtime") or "?"))} '
                     f'{escape(str(p.get("argv0") or ""))} <span class="muted">({escape(str(p.get("how")))})</span></li>'
                     for p in processes)
@@ -222,7 +250,8 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
         parts.append('<p class="muted">This run made no calls.</p>')
     else:
         parts += ['<h2>Charts</h2>', charts.tokens_chart(calls), charts.cost_chart(calls),
-                  charts.latency_chart(calls), '<h2>Calls</h2>', _calls_table(calls),
+                  charts.latency_chart(calls), '<h2>Prompt cache</h2>', _model_cache_table(calls),
+                  '<h2>Calls</h2>', _calls_table(calls),
                   '<div class="toolbar"><button data-fold="open">Expand all</button> '
                   '<button data-fold="close">Collapse all</button></div>']
         parts += [_conversation_html(n, key, items) for n, (key, items) in enumerate(convs, 1)]

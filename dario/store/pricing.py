@@ -6,8 +6,11 @@ cached tokens from prompt_tokens), so the four counts never overlap.
 
 Sources, read 2025-2026 via the pricing pages as published then:
   Anthropic: platform.claude.com/docs/en/about-claude/pricing (cache_write = the 5-minute
-             write price, the default TTL; 1-hour writes cost more and are not told apart
-             in the usage block).
+             write price, the default TTL; a 1-hour write costs 2x the base input price and is
+             told apart in usage.cache_creation.ephemeral_1h_input_tokens; Sonnet 4/4.5 prompts
+             over 200K input tokens are priced at the long-context tier, TIERS below).
+  DeepSeek:  api-docs.deepseek.com/quick_start/pricing-details-usd (cache_read = the cache-hit
+             input price; DeepSeek does not bill cache writes).
   OpenAI:    developers.openai.com/api/docs/pricing and the per-model pages (OpenAI
              does not bill cache writes: cache_write = input).
 An unknown model costs None, never 0: a wrong zero hides spend. Users add or fix
@@ -64,7 +67,16 @@ PRICES: dict[str, Price] = {
     "o1-mini": (1.10, 4.40, 0.55, 1.10),
     "o1-pro": (150.0, 600.0, 150.0, 150.0),
     "o1": (15.0, 60.0, 7.50, 15.0),
+    # -- DeepSeek -----------------------------------------------------------
+    "deepseek-chat": (0.27, 1.10, 0.07, 0.27),
+    "deepseek-reasoner": (0.55, 2.19, 0.14, 0.55),
 }
+# Long-context tiers: (prompt tokens above which, the price of the whole call). The prompt counts
+# input, cache reads and cache writes together, as the providers do.
+TIERS: dict[str, tuple[int, Price]] = {
+    "claude-sonnet-4": (200_000, (6.0, 22.50, 0.60, 7.50)),
+}
+ONE_HOUR_WRITE = 2.0  # x the base input price (Anthropic)
 _BY_LENGTH = sorted(PRICES, key=len, reverse=True)
 _PROVIDER_PREFIX = re.compile(r"^(?:[a-z0-9_-]+/|[a-z0-9_-]+:)")  # "openai/gpt-4o", "anthropic:claude-…"
 
@@ -90,16 +102,26 @@ def price_for(model: str | None, overrides: Mapping[str, Mapping[str, float]] | 
         if isinstance(o, Mapping) and "input" in o and "output" in o:
             inp, out = float(o["input"]), float(o["output"])
             return (inp, out, float(o.get("cache_read", inp)), float(o.get("cache_write", inp)))
-    return _table_price(model)
+    prefix = table_entry(model)
+    return PRICES[prefix] if prefix else None
 
 
 @lru_cache(maxsize=1024)
-def _table_price(model: str) -> Price | None:
+def table_entry(model: str) -> str | None:
+    """The built-in table's name for a model (its longest matching prefix), or None."""
     m = _norm(model)  # why cached: every call is priced on the event loop, and the scan is ~50 prefixes
     for prefix in _BY_LENGTH:
         if _matches(m, prefix):
-            return PRICES[prefix]
+            return prefix
     return None
+
+
+def price_source(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> str | None:
+    """Where a model's price comes from: "config", "built-in (PREFIX)", or None (no price)."""
+    if overrides and isinstance(overrides.get(model) or overrides.get(_norm(model)), Mapping):
+        return "config.json prices"
+    prefix = table_entry(model)
+    return f"built-in ({prefix})" if prefix else None
 
 
 # Money: a call's cost is kept to 1e-10 USD, and sums are made of those whole units, so every
@@ -141,15 +163,44 @@ def spend_text(total: float | None, n_unpriced: int) -> str:
     return f"≥ {fmt_usd(total or 0.0)} ({n_unpriced} call{'s' if n_unpriced != 1 else ''} unpriced)"
 
 
+def cache_hit_rate(input_tokens: int | None, cache_read: int | None, cache_write: int | None) -> float | None:
+    """The share of a prompt served from the provider's cache (None: no prompt counts known)."""
+    prompt = (input_tokens or 0) + (cache_read or 0) + (cache_write or 0)
+    return (cache_read or 0) / prompt if prompt else None
+
+
+def cache_saving(model: str | None, cache_read: int | None,
+                 overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:
+    """USD the cache reads saved against paying full input price for the same tokens."""
+    p = price_for(model, overrides)
+    if p is None or not cache_read:
+        return None if p is None else 0.0
+    return round(cache_read * (p[0] - p[2]) / 1_000_000, 10)
+
+
+def cost_of(model: str | None, usage, overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:
+    """The price of one call's Usage (dario/core/usage.py): the one price function the engine uses."""
+    return cost(model, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens,
+                overrides, usage.cache_write_1h_tokens)
+
+
 def cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
          cache_read: int | None = None, cache_write: int | None = None,
-         overrides: Mapping[str, Mapping[str, float]] | None = None) -> float | None:
-    """USD for one call; None when the model has no price or no token counts are known."""
+         overrides: Mapping[str, Mapping[str, float]] | None = None, cache_write_1h: int | None = None) -> float | None:
+    """USD for one call; None when the model has no price or no token counts are known.
+
+    The counts never overlap (input excludes cache reads and writes; see dario/core/usage.py);
+    `cache_write_1h` says how many of `cache_write` were 1-hour writes."""
     if input_tokens is None and output_tokens is None and not cache_read and not cache_write:
         return None
     p = price_for(model, overrides)
     if p is None:
         return None
-    total = ((input_tokens or 0) * p[0] + (output_tokens or 0) * p[1]
-             + (cache_read or 0) * p[2] + (cache_write or 0) * p[3])
+    prefix = None if price_source(model, overrides) == "config.json prices" else table_entry(model)
+    tier = TIERS.get(prefix) if prefix else None
+    if tier and (input_tokens or 0) + (cache_read or 0) + (cache_write or 0) > tier[0]:
+        p = tier[1]
+    long_writes = min(cache_write_1h or 0, cache_write or 0)
+    total = ((input_tokens or 0) * p[0] + (output_tokens or 0) * p[1] + (cache_read or 0) * p[2]
+             + ((cache_write or 0) - long_writes) * p[3] + long_writes * p[0] * ONE_HOUR_WRITE)
     return round(total / 1_000_000, 10)
