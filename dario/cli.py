@@ -74,6 +74,10 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
         b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency)
     typer.echo(f"backend {b.name}: {b.kind} at {b.base_url}, {len(b.keys)} key(s)"
                + (" (default)" if cfg.default_backend == b.name else ""))
+    for ref in b.keys:  # saved all the same: the variable is read when a call needs it
+        if ref.startswith("env:") and not os.environ.get(ref[4:]):
+            typer.echo(f"warning: {ref[4:]} is not set here. Set it where dario runs (export {ref[4:]}=…), "
+                       f"or calls to {b.name} will get a 401 that names it.", err=True)
 
 
 @backend_app.command("list")
@@ -168,6 +172,7 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
                                                                                     "timeout (s)."),
           budget: Optional[float] = typer.Option(None, "--budget", metavar="USD",
                                                  help="Refuse calls once this proxy has spent USD."),
+          env_only: bool = typer.Option(False, "--env", help="Print the export lines for clients and exit."),
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
     """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
     from dario.proxy.security import is_loopback
@@ -175,6 +180,10 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
     from dario.runtime import open_runtime
 
     api_key = os.environ.get("DARIO_API_KEY") or None
+    if env_only:
+        from dario.proxy.server import export_lines
+        typer.echo("\n".join(export_lines(host, port, bool(api_key))))
+        return
     if not is_loopback(host) and not api_key:
         fail(f"refusing to serve on {host} (reachable from other machines) without DARIO_API_KEY set: "
              f"set DARIO_API_KEY to a secret clients must send, or bind 127.0.0.1")
@@ -194,9 +203,13 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
 
     async def serve() -> None:
         from dario.proxy.security import BrowserGuard
+        from dario.proxy.server import export_lines
+        from dario.store.home import home_fingerprint
         runner, bound = await start(build_app(rt.pipeline, api_key=api_key, forced_model=model, run_id=rt.run_id,
-                                              guard=BrowserGuard.from_config(cfg)), host, port)
+                                              guard=BrowserGuard.from_config(cfg), home=home_fingerprint(cfg.home)),
+                                    host, port)
         typer.echo(f"dario proxy listening on http://{host}:{bound} (run {rt.run_id})", err=True)
+        typer.echo("\n".join(["point clients at it:", *export_lines(host, bound, bool(api_key))]), err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -52,6 +52,24 @@ def json_row(r: dict[str, Any]) -> dict[str, Any]:
 _json_row = json_row  # older name, used by the MCP server
 
 
+def short_run(run_id: str | None) -> str:
+    """What tables show of a run id: its random part (20261202-001510-ad3c27 -> ad3c27)."""
+    return (run_id or "").rsplit("-", 1)[-1]
+
+
+def resolve_run(store: TelemetryStore, text: str) -> str:
+    """The one run `text` names: its id, a unique prefix, or the short id tables show. Exit 1 otherwise."""
+    ids = [r["run_id"] for r in store.runs()]
+    matches = ([i for i in ids if i == text] or [i for i in ids if i.startswith(text)]
+               or [i for i in ids if short_run(i) == text or i.endswith(text)])
+    if len(matches) != 1:
+        typer.echo(f"No run {text!r}." if not matches else
+                   f"{text!r} matches {len(matches)} runs ({', '.join(matches[:3])}…); give more of the id.",
+                   err=True)
+        raise typer.Exit(1)
+    return matches[0]
+
+
 def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
     def store_or_none() -> TelemetryStore | None:
         db = Path(home_fn()) / "telemetry.db"
@@ -74,7 +92,7 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
             bad = (r.get("status") or 0) >= 400 or r.get("error")
             cache = (f"{_fmt_int(r.get('cache_read_tokens'))}/{_fmt_int(r.get('cache_write_tokens'))}"
                      if r.get("cache_read_tokens") or r.get("cache_write_tokens") else "")
-            t.add_row(time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), (r.get("run_id") or "")[-8:],
+            t.add_row(time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), short_run(r.get("run_id")),
                       str(r.get("client") or "")[:24], str(r.get("backend") or ""),
                       str(r.get("model") or r.get("model_requested") or ""),
                       f"[red]{r.get('status')}[/]" if bad else str(r.get("status") or "-"),
@@ -88,7 +106,8 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         n: int = typer.Option(20, "-n", "--lines", help="How many of the newest calls to show."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object per line (no bodies)."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new calls until Ctrl-C."),
-        run: Optional[str] = typer.Option(None, "--run", help="Only calls of this run."),
+        run: Optional[str] = typer.Option(None, "--run", metavar="RUN",
+                                          help="Only calls of this run: its id, a unique prefix or its short id."),
     ) -> None:
         """Show the newest recorded calls."""
         store = store_or_none()
@@ -99,6 +118,8 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
             if not as_json:
                 typer.echo("No calls recorded yet.")
             return
+        if run is not None:
+            run = resolve_run(store, run)
         rows = list(reversed(store.recent(n, run_id=run)))
         last_seq = max((r["seq"] for r in rows), default=0)
         if as_json:
@@ -204,13 +225,7 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
             typer.echo("No calls recorded yet: nothing to report.", err=True)
             raise typer.Exit(1)
         if run:
-            ids = [r["run_id"] for r in store.runs()]
-            matches = [i for i in ids if i == run] or [i for i in ids if i.startswith(run)]
-            if len(matches) != 1:
-                typer.echo(f"No run {run!r}." if not matches else
-                           f"{run!r} matches {len(matches)} runs; give more of the id.", err=True)
-                raise typer.Exit(1)
-            run_id = matches[0]
+            run_id = resolve_run(store, run)
         else:
             run_id = store.last_run_id()
             if run_id is None:

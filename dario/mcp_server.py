@@ -128,7 +128,7 @@ class Tools:
             runs = len(store.runs()) if store else 0
         finally:
             store and store.close()
-        proxy = asyncio.run(net.proxy_health(DEFAULT_PROXY_PORT))
+        proxy = asyncio.run(net.proxy_health(DEFAULT_PROXY_PORT, ctx.home))
         return _scrub({
             "version": __version__, "home": str(ctx.home),
             "config": "ok" if cfg is not None else f"error: {ctx.config_error}",

@@ -323,3 +323,35 @@ def test_security_rows_fail_for_an_ungated_wildcard_listener_and_a_loose_ca(tmp_
     assert rc == 1
     assert rows["security: binding"]["status"] == "fail" and "NO key" in rows["security: binding"]["detail"]
     assert rows["security: CA"]["status"] == "fail" and "chmod 600" in rows["security: CA"]["detail"]
+
+
+def test_proxy_of_another_home_is_not_taken_for_ours(tmp_path):
+    mine, theirs = make_home(tmp_path / "mine"), make_home(tmp_path / "theirs")
+    env = {**os.environ, "DARIO_HOME": str(theirs)}
+    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        first = p.stderr.readline()
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", first).group(1))
+        exports = [p.stderr.readline() for _ in range(3)]
+        assert exports[1:] == [f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}\n",
+                               f"export OPENAI_BASE_URL=http://127.0.0.1:{port}/v1\n"]
+        _, rows, _ = doctor(tmp_path, mine, proxy_port=port)
+        assert rows["proxy"]["status"] == "warn" and "another DARIO_HOME" in rows["proxy"]["detail"]
+        _, rows, _ = doctor(tmp_path, theirs, proxy_port=port)
+        assert rows["proxy"]["status"] == "ok", rows["proxy"]
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_proxy_env_prints_only_the_export_lines(tmp_path):
+    env = {**os.environ, "DARIO_HOME": str(make_home(tmp_path))}
+    env.pop("DARIO_API_KEY", None)
+    r = subprocess.run([sys.executable, "-m", "dario", "proxy", "--env", "--port", "4000"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.splitlines() == [
+        "export ANTHROPIC_BASE_URL=http://127.0.0.1:4000", "export OPENAI_BASE_URL=http://127.0.0.1:4000/v1"]
+    r = subprocess.run([sys.executable, "-m", "dario", "proxy", "--env"], capture_output=True, text=True, timeout=30,
+                       env={**env, "DARIO_API_KEY": "gate-key-secret-123456"})
+    assert 'export ANTHROPIC_API_KEY="$DARIO_API_KEY"' in r.stdout and "gate-key-secret" not in r.stdout

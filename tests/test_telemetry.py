@@ -411,7 +411,7 @@ def test_log_json_fields_and_table(home):
         assert "request_body" not in x and "response_body" not in x and "seq" not in x
     assert lines[1]["status"] == 429 and lines[1]["error"]
     res = runner.invoke(_cli(home), ["log", "--run", "nope", "--json"])
-    assert res.exit_code == 0 and res.stdout == ""
+    assert res.exit_code == 1 and res.stdout == ""  # a run that matches nothing is an error, said on stderr
     res = runner.invoke(_cli(home), ["log"])
     assert res.exit_code == 0 and "mystery-model-1" in res.stdout and "429" in res.stdout
 
@@ -526,3 +526,17 @@ def test_the_run_summary_says_when_its_cost_is_partial():
     t.call_finish(None, CallRecord(protocol_in="anthropic", status=200, input_tokens=1, output_tokens=1))
     t.call_finish(None, CallRecord(protocol_in="anthropic", status=500, error="upstream down"))
     assert "≥ $0.2500 (1 call unpriced)" in t.summary("r")
+
+
+def test_run_ids_round_trip_from_what_log_shows(home):
+    """The table shows a run's short id; --run takes it back, as it takes a prefix or the whole id."""
+    record_sample(home / "telemetry.db", run_id="20261202-001510-c1eba7")
+    record_sample(home / "telemetry.db", run_id="20261202-001511-d2fcb8")
+    table = CliRunner().invoke(_cli(home), ["log", "-n", "50"], terminal_width=200).output
+    assert "c1eba7" in table and "d2fcb8" in table
+    for given in ("c1eba7", "20261202-001510", "20261202-001510-c1eba7"):
+        res = CliRunner().invoke(_cli(home), ["log", "--run", given, "--json"])
+        runs = {json.loads(x)["run_id"] for x in res.stdout.splitlines()}
+        assert res.exit_code == 0 and runs == {"20261202-001510-c1eba7"}, given
+    res = CliRunner().invoke(_cli(home), ["log", "--run", "20261202-00151"])
+    assert res.exit_code == 1 and "matches 2 runs" in res.output

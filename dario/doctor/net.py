@@ -75,7 +75,7 @@ def check_backends(ctx: Context) -> list[Row]:
     return asyncio.run(_check_all(backends))
 
 
-async def proxy_health(port: int) -> Row:
+async def proxy_health(port: int, home=None) -> Row:
     import aiohttp
 
     from dario import __version__
@@ -93,10 +93,15 @@ async def proxy_health(port: int) -> Row:
     if not isinstance(body, dict) or body.get("status") != "ok" or "version" not in body:
         return Row("proxy", WARN, f"something on {where} answers /health but is not a dario proxy")
     running = f"dario proxy {body['version']} running on {where}"
+    if home is not None and body.get("home"):
+        from dario.store.home import home_fingerprint
+        if body["home"] != home_fingerprint(home):
+            return Row("proxy", WARN, f"{running} serves another DARIO_HOME, not {home}: its calls are recorded "
+                                      "there, and it uses that home's backends and keys")
     if body["version"] != __version__:
         return Row("proxy", WARN, f"{running}; this dario is {__version__}: restart it")
     return Row("proxy", OK, f"{running}, backends: {', '.join(body.get('backends') or []) or 'none'}")
 
 
 def check_proxy(ctx: Context) -> Row:
-    return asyncio.run(proxy_health(ctx.proxy_port))
+    return asyncio.run(proxy_health(ctx.proxy_port, ctx.home))

@@ -38,7 +38,8 @@ def resolve_key(raw: str) -> str:
         var = raw[4:]
         value = os.environ.get(var)
         if not value:
-            raise KeyUnavailable(f"environment variable {var} (named by a key reference) is not set")
+            raise KeyUnavailable(f"environment variable {var} (named by its key env:{var}) is not set in the "
+                                 f"environment dario runs in: export {var}=… there and start dario again")
         return value
     return raw
 

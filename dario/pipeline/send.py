@@ -34,8 +34,8 @@ async def send(call: Call, upstream: Upstream, pool: KeyPool | None, limiter: Li
             try:
                 choice = pool.pick(call.conversation)
             except KeyUnavailable as e:
-                raise CallError(401, f"dario: backend {call.backend!r} has no usable key: {e}",
-                                etype=None) from None
+                raise (call.inbound or call.outbound).auth_error(
+                    f"dario: backend {call.backend!r} has no usable key: {e}") from None
             if choice is None:  # every key cooling
                 wait = pool.ready_in()
                 if time.monotonic() + wait > deadline:

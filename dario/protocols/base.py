@@ -142,6 +142,10 @@ class Adapter:
     def count_tokens_answer(self, n: int) -> dict:
         raise CallError(404, f"{self.name}: no token-count endpoint")
 
+    def auth_error(self, message: str) -> CallError:
+        """dario has no usable key for the backend: the client's protocol's own 401 (never retried)."""
+        return CallError(401, message, etype="authentication_error")
+
     def budget_error(self, message: str) -> CallError:
         """A call refused by a budget cap: final, and marked so that SDKs do not retry it."""
         return CallError(400, message, headers={"x-should-retry": "false"})

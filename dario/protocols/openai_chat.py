@@ -148,6 +148,9 @@ class OpenAIChatAdapter(Adapter):
     def usage_from_wire(self, u: Any) -> Usage:
         return usage_from_wire(u)
 
+    def auth_error(self, message: str) -> CallError:
+        return CallError(401, message, etype="invalid_request_error", code="invalid_api_key")  # as OpenAI says it
+
     def budget_error(self, message: str) -> CallError:
         # what OpenAI says when the money is gone: 429 insufficient_quota, and no retry-after
         return CallError(429, message, etype="insufficient_quota", code="insufficient_quota",

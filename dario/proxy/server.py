@@ -21,6 +21,7 @@ PIPELINE = web.AppKey("pipeline", Pipeline)
 CONTEXT = web.AppKey("context", CallContext)
 API_KEY = web.AppKey("api_key", str)
 GUARD = web.AppKey("guard", BrowserGuard)
+HOME = web.AppKey("home", str)
 LLM_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/chat/completions"})
 
 
@@ -31,6 +32,15 @@ def _guess_protocol(request: web.Request) -> str:
     if "/chat/" in request.path or request.headers.get("authorization", "").lower().startswith("bearer"):
         return proto.OPENAI
     return proto.ANTHROPIC
+
+
+def export_lines(host: str, port: int, gated: bool) -> list[str]:
+    """What a user pastes to point clients at this proxy."""
+    h = f"[{host}]" if ":" in host else host
+    lines = [f"export ANTHROPIC_BASE_URL=http://{h}:{port}", f"export OPENAI_BASE_URL=http://{h}:{port}/v1"]
+    if gated:  # the clients' key is the gate key (named, never printed)
+        lines += ['export ANTHROPIC_API_KEY="$DARIO_API_KEY"', 'export OPENAI_API_KEY="$DARIO_API_KEY"']
+    return lines
 
 
 def _error(request: web.Request, status: int, message: str, **headers) -> web.Response:
@@ -87,7 +97,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
 async def _health(request: web.Request) -> web.Response:
     pipeline = request.app[PIPELINE]
     return web.json_response({"status": "ok", "version": __version__,
-                              "backends": sorted(pipeline.backends), "gate": bool(request.app[API_KEY])})
+                              "backends": sorted(pipeline.backends), "gate": bool(request.app[API_KEY]),
+                              "home": request.app[HOME]})
 
 
 async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[str]:
@@ -127,11 +138,12 @@ async def _models(request: web.Request) -> web.Response:
 
 
 def build_app(pipeline: Pipeline, *, api_key: str | None = None, forced_model: str | None = None,
-              run_id: str = "", guard: BrowserGuard | None = None) -> web.Application:
+              run_id: str = "", guard: BrowserGuard | None = None, home: str = "") -> web.Application:
     app = web.Application(client_max_size=MAX_BODY, middlewares=[_guard])
     app[PIPELINE] = pipeline
     app[API_KEY] = api_key or ""
     app[GUARD] = guard or BrowserGuard()
+    app[HOME] = home  # store.home.home_fingerprint of the DARIO_HOME served, for `dario doctor`
     # the gate key is the client's credential for dario, never for an upstream
     app[CONTEXT] = CallContext(source="proxy", run_id=run_id, forced_model=forced_model,
                                run_tokens=(api_key,) if api_key else ())

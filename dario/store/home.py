@@ -23,6 +23,12 @@ def dario_home() -> Path:
     return Path(os.environ.get("DARIO_HOME") or Path.home() / ".dario").expanduser()
 
 
+def home_fingerprint(home: Path) -> str:
+    """A short, non-reversible name for a DARIO_HOME (the proxy's /health says which home it serves)."""
+    import hashlib
+    return hashlib.sha256(str(Path(home).expanduser().resolve()).encode()).hexdigest()[:12]
+
+
 def ensure_home(home: Path | None = None) -> Path:
     home = home or dario_home()
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
