@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,20 @@ def fill_store(home: Path, n: int = 3) -> None:
                               input_tokens=10 + i, output_tokens=5))
     rec.flush()
     rec.close()
+
+
+@contextmanager
+def proxy_process(home: Path):
+    """A real `dario proxy` for this home on a free port: yields (port, its stderr pipe)."""
+    env = {**os.environ, "DARIO_HOME": str(home)}
+    env.pop("DARIO_API_KEY", None)
+    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
+                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        yield int(re.search(r"127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1)), p.stderr
+    finally:
+        p.terminate()
+        p.wait(10)
 
 
 def doctor(tmp_path: Path, home: Path, *, proxy_port: int | None = None, env: dict | None = None,
@@ -211,18 +226,10 @@ def test_proxy_row(tmp_path, upstream):
     rc, rows, _ = doctor(tmp_path, home, proxy_port=upstream.port)
     assert rows["proxy"]["status"] == "warn" and "not a dario proxy" in rows["proxy"]["detail"]
     # a real dario proxy: ok, with its backends
-    env = {**os.environ, "DARIO_HOME": str(home)}
-    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        line = p.stderr.readline()
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+    with proxy_process(home) as (port, _):
         rc, rows, _ = doctor(tmp_path, home, proxy_port=port)
-        assert rows["proxy"]["status"] == "ok", rows["proxy"]
-        assert "running" in rows["proxy"]["detail"] and "ant" in rows["proxy"]["detail"]
-    finally:
-        p.terminate()
-        p.wait(10)
+    assert rows["proxy"]["status"] == "ok", rows["proxy"]
+    assert "running" in rows["proxy"]["detail"] and "ant" in rows["proxy"]["detail"]
 
 
 def test_subagent_row_stale_warns(tmp_path):
@@ -279,16 +286,8 @@ def test_payload_that_throws_or_prints_fails(tmp_path, monkeypatch, script, expe
 
 def test_security_rows_ok_for_a_loopback_proxy_and_no_ca(tmp_path):
     home = make_home(tmp_path)
-    env = {**os.environ, "DARIO_HOME": str(home)}
-    env.pop("DARIO_API_KEY", None)
-    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", p.stderr.readline()).group(1))
+    with proxy_process(home) as (port, _):
         rc, rows, _ = doctor(tmp_path, home, proxy_port=port, env={"DARIO_API_KEY": ""})
-    finally:
-        p.terminate()
-        p.wait(10)
     assert rows["security: binding"]["status"] == "ok" and "loopback only" in rows["security: binding"]["detail"]
     assert rows["security: gate"]["status"] == "ok" and "loopback only" in rows["security: gate"]["detail"]
     assert rows["security: CA"]["status"] == "ok" and "no dario CA" in rows["security: CA"]["detail"]
@@ -327,22 +326,14 @@ def test_security_rows_fail_for_an_ungated_wildcard_listener_and_a_loose_ca(tmp_
 
 def test_proxy_of_another_home_is_not_taken_for_ours(tmp_path):
     mine, theirs = make_home(tmp_path / "mine"), make_home(tmp_path / "theirs")
-    env = {**os.environ, "DARIO_HOME": str(theirs)}
-    p = subprocess.Popen([sys.executable, "-m", "dario", "proxy", "--port", "0"], env=env,
-                         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    try:
-        first = p.stderr.readline()
-        port = int(re.search(r"127\.0\.0\.1:(\d+)", first).group(1))
-        exports = [p.stderr.readline() for _ in range(3)]
+    with proxy_process(theirs) as (port, stderr):
+        exports = [stderr.readline() for _ in range(3)]
         assert exports[1:] == [f"export ANTHROPIC_BASE_URL=http://127.0.0.1:{port}\n",
                                f"export OPENAI_BASE_URL=http://127.0.0.1:{port}/v1\n"]
         _, rows, _ = doctor(tmp_path, mine, proxy_port=port)
         assert rows["proxy"]["status"] == "warn" and "another DARIO_HOME" in rows["proxy"]["detail"]
         _, rows, _ = doctor(tmp_path, theirs, proxy_port=port)
         assert rows["proxy"]["status"] == "ok", rows["proxy"]
-    finally:
-        p.terminate()
-        p.wait(10)
 
 
 def test_proxy_env_prints_only_the_export_lines(tmp_path):
