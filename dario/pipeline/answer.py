@@ -18,7 +18,7 @@ from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
 from dario.core.errors import CallError
 from dario.pipeline import adapt
-from dario.pipeline.credentials import DROP_RESPONSE
+from dario.pipeline.credentials import response_headers
 from dario.pipeline.sse import SSEParser
 from dario.pipeline.upstream import UpstreamResponse
 from dario.redact import redact, redact_bytes
@@ -26,10 +26,6 @@ from dario.redact import redact, redact_bytes
 
 class ClientGone(Exception):
     pass
-
-
-def response_headers(up_headers) -> dict[str, str]:
-    return {k: v for k, v in up_headers.items() if k.lower() not in DROP_RESPONSE}
 
 
 def error_answer(call: Call, status: int, data: bytes, headers: dict[str, str]) -> web.Response:

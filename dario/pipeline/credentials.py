@@ -24,6 +24,11 @@ DROP_RESPONSE = frozenset({"content-length", "transfer-encoding", "connection", 
 CLIENT_CREDENTIALS = ("x-api-key", "authorization")
 
 
+def response_headers(up_headers) -> dict[str, str]:
+    """An upstream answer's headers as they go back to the client (no framing, no encoding)."""
+    return {k: v for k, v in up_headers.items() if k.lower() not in DROP_RESPONSE}
+
+
 def backend_headers(b: "Backend", key: str | None) -> dict[str, str]:
     """What any request to backend `b` carries: its protocol's fixed headers and, with a key, auth."""
     headers = dict(b.adapter.fixed_headers())

@@ -17,7 +17,7 @@ from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
 from dario.core.errors import CallError
 from dario.pipeline.backends import KeyUnavailable
-from dario.pipeline.credentials import DROP_RESPONSE, upstream_headers
+from dario.pipeline.credentials import response_headers, upstream_headers
 from dario.pipeline.keys import LIMITED, KeyPool, Limited
 from dario.pipeline.limits import Limiter
 from dario.pipeline.upstream import Upstream, UpstreamResponse
@@ -67,8 +67,7 @@ async def send(call: Call, upstream: Upstream, pool: KeyPool | None, limiter: Li
             data = b""
         finally:
             up.close()
-        pool.last_limited = Limited(up.status, {k: v for k, v in up.headers.items()
-                                                if k.lower() not in DROP_RESPONSE}, data)
+        pool.last_limited = Limited(up.status, response_headers(up.headers), data)
 
 
 def limited_answer(pool: KeyPool, call: Call) -> Limited:

@@ -22,7 +22,6 @@ CONTEXT = web.AppKey("context", CallContext)
 API_KEY = web.AppKey("api_key", str)
 GUARD = web.AppKey("guard", BrowserGuard)
 HOME = web.AppKey("home", str)
-LLM_PATHS = frozenset({"/v1/messages", "/v1/messages/count_tokens", "/v1/chat/completions", "/chat/completions"})
 
 
 def _guess_protocol(request: web.Request) -> str:
@@ -66,7 +65,8 @@ async def _guard(request: web.Request, handler):
             return _error(request, 401, "dario: a valid DARIO_API_KEY is required "
                                         "(x-api-key or Authorization: Bearer)")
     elif not expected:
-        refused = request.app[GUARD].refusal(request.method, request.headers, request.path in LLM_PATHS)
+        refused = request.app[GUARD].refusal(request.method, request.headers,
+                                             proto.protocol_for_path(request.path) is not None)
         if refused:
             return _error(request, *refused)
     try:

@@ -170,8 +170,8 @@ def _conversation_html(n: int, key: str, items: list[tuple[int, dict]]) -> str:
     return "".join(out)
 
 
-def _hit(c: dict[str, Any]) -> str:
-    rate = pricing.cache_hit_rate(c.get("input_tokens"), c.get("cache_read_tokens"), c.get("cache_write_tokens"))
+def _hit(inp: int | None, read: int | None, write: int | None) -> str:
+    rate = pricing.cache_hit_rate(inp, read, write)
     return "" if rate is None else f"{rate:.0%}"
 
 
@@ -186,10 +186,9 @@ def _model_cache_table(calls: Sequence[dict[str, Any]]) -> str:
     for m, cs in sorted(by.items()):
         inp, read, write = (sum(c.get(k) or 0 for c in cs) for k in
                             ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
-        rate = pricing.cache_hit_rate(inp, read, write)
         saved = pricing.total_usd(pricing.cache_saving(m, c.get("cache_read_tokens")) for c in cs)
         rows.append(f'<tr><td>{escape(m)}</td><td class="n">{len(cs):,}</td>'
-                    f'<td class="n">{"" if rate is None else f"{rate:.0%}"}</td><td class="n">{read:,}</td>'
+                    f'<td class="n">{_hit(inp, read, write)}</td><td class="n">{read:,}</td>'
                     f'<td class="n">{escape(_usd(saved))}</td></tr>')
     return ('<table><tr><th>model</th><th class="n">calls</th><th class="n">cache hit</th>'
             '<th class="n">cache read</th><th class="n">saved by cache</th></tr>' + "".join(rows) + "</table>")
@@ -205,7 +204,7 @@ def _calls_table(calls: Sequence[dict[str, Any]]) -> str:
                     f'<td>{escape(str(c.get("model") or c.get("model_requested") or ""))}</td>'
                     f'<td>{escape(str(c.get("backend") or ""))}</td><td>{escape(str(c.get("status")))}</td>'
                     f'<td class="n">{_n(c.get("input_tokens"))}</td><td class="n">{_n(c.get("output_tokens"))}</td>'
-                    f'<td class="n">{_hit(c)}</td>'
+                    f'<td class="n">{_hit(c.get("input_tokens"), c.get("cache_read_tokens"), c.get("cache_write_tokens"))}</td>'
                     f'<td class="n">{escape(_usd(c.get("cost_usd")))}</td><td class="n">{lat}</td></tr>')
     return ('<table><tr><th>call</th><th>time</th><th>model</th><th>backend</th><th>status</th>'
             '<th class="n">input</th><th class="n">output</th><th class="n">cache hit</th><th class="n">cost</th>'

@@ -94,16 +94,29 @@ def _matches(model: str, prefix: str) -> bool:
     return model == prefix or model.startswith(prefix + "-") or model.startswith(prefix + "@")
 
 
-def price_for(model: str | None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> Price | None:
-    if not model:
+def _override(model: str, overrides: Mapping[str, Mapping[str, float]] | None) -> Price | None:
+    if not overrides:
         return None
-    if overrides:
-        o = overrides.get(model) or overrides.get(_norm(model))
-        if isinstance(o, Mapping) and "input" in o and "output" in o:
-            inp, out = float(o["input"]), float(o["output"])
-            return (inp, out, float(o.get("cache_read", inp)), float(o.get("cache_write", inp)))
+    o = overrides.get(model) or overrides.get(_norm(model))
+    if isinstance(o, Mapping) and "input" in o and "output" in o:
+        inp, out = float(o["input"]), float(o["output"])
+        return (inp, out, float(o.get("cache_read", inp)), float(o.get("cache_write", inp)))
+    return None
+
+
+def _price_and_tier(model: str | None, overrides) -> tuple[Price | None, tuple[int, Price] | None]:
+    """A model's price and, for a built-in entry that has one, its long-context tier."""
+    if not model:
+        return None, None
+    o = _override(model, overrides)
+    if o is not None:
+        return o, None  # a config price is the whole price: no built-in tier on top
     prefix = table_entry(model)
-    return PRICES[prefix] if prefix else None
+    return (PRICES[prefix], TIERS.get(prefix)) if prefix else (None, None)
+
+
+def price_for(model: str | None, overrides: Mapping[str, Mapping[str, float]] | None = None) -> Price | None:
+    return _price_and_tier(model, overrides)[0]
 
 
 @lru_cache(maxsize=1024)
@@ -118,7 +131,7 @@ def table_entry(model: str) -> str | None:
 
 def price_source(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> str | None:
     """Where a model's price comes from: "config", "built-in (PREFIX)", or None (no price)."""
-    if overrides and isinstance(overrides.get(model) or overrides.get(_norm(model)), Mapping):
+    if _override(model, overrides) is not None:
         return "config.json prices"
     prefix = table_entry(model)
     return f"built-in ({prefix})" if prefix else None
@@ -149,11 +162,13 @@ def fmt_usd(v: float | None, none: str = "-") -> str:
 
 def unpriced(rec) -> bool:
     """A call that was answered but whose cost is unknown (no price, or no token counts): a total
-    without it is only a lower bound. Failed calls cost nothing and do not count."""
-    status = rec.get("status") if isinstance(rec, dict) else rec.status
-    error = rec.get("error") if isinstance(rec, dict) else rec.error
-    price = rec.get("cost_usd") if isinstance(rec, dict) else rec.cost_usd
-    return price is None and not error and (status or 0) < 400
+    without it is only a lower bound. Failed calls cost nothing and do not count. (SQL_UNPRICED
+    is the same rule for the store.)"""
+    get = rec.get if isinstance(rec, dict) else (lambda k: getattr(rec, k))
+    return get("cost_usd") is None and not get("error") and (get("status") or 0) < 400
+
+
+SQL_UNPRICED = "cost_usd IS NULL AND error IS NULL AND COALESCE(status, 0) < 400"
 
 
 def spend_text(total: float | None, n_unpriced: int) -> str:
@@ -193,11 +208,9 @@ def cost(model: str | None, input_tokens: int | None, output_tokens: int | None,
     `cache_write_1h` says how many of `cache_write` were 1-hour writes."""
     if input_tokens is None and output_tokens is None and not cache_read and not cache_write:
         return None
-    p = price_for(model, overrides)
+    p, tier = _price_and_tier(model, overrides)
     if p is None:
         return None
-    prefix = None if price_source(model, overrides) == "config.json prices" else table_entry(model)
-    tier = TIERS.get(prefix) if prefix else None
     if tier and (input_tokens or 0) + (cache_read or 0) + (cache_write or 0) > tier[0]:
         p = tier[1]
     long_writes = min(cache_write_1h or 0, cache_write or 0)

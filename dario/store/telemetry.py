@@ -218,8 +218,7 @@ class TelemetryStore:
                    COALESCE(SUM(cache_write_tokens), 0) AS cache_write_tokens,
                    SUM({pricing.SQL_UNITS}) AS cost_usd,
                    SUM(CASE WHEN error IS NOT NULL OR status >= 400 THEN 1 ELSE 0 END) AS errors,
-                   SUM(CASE WHEN cost_usd IS NULL AND error IS NULL AND COALESCE(status, 0) < 400
-                       THEN 1 ELSE 0 END) AS unpriced
+                   SUM(CASE WHEN {pricing.SQL_UNPRICED} THEN 1 ELSE 0 END) AS unpriced
             FROM calls {where} GROUP BY key ORDER BY {order}""", args)]
         for r in rows:  # whole units summed in SQL, back to dollars once
             r["cost_usd"] = None if r["cost_usd"] is None else r["cost_usd"] / pricing.UNITS_PER_USD
