@@ -49,14 +49,6 @@ def test_proxy_refuses_a_wildcard_bind_without_a_key(home, host):
 
 # -- browsers ------------------------------------------------------------------------------------
 
-@pytest.fixture
-def keyless(upstream):
-    server, rec = start_proxy(upstream.url)
-    server.records = rec.records
-    yield server
-    server.stop()
-
-
 def _post(server, headers=None, data=None):
     return requests.post(server.url + "/v1/messages", data=data if data is not None else json.dumps(ANT),
                          headers={"Content-Type": "application/json", **(headers or {})}, timeout=10)
@@ -69,15 +61,15 @@ def _post(server, headers=None, data=None):
     ({"Content-Type": "text/plain"}, 415, "application/json"),
     ({"Content-Type": "application/x-www-form-urlencoded"}, 415, "application/json"),
 ])
-def test_keyless_proxy_refuses_what_a_web_page_can_send(keyless, upstream, headers, status, words):
-    r = _post(keyless, headers)
+def test_keyless_proxy_refuses_what_a_web_page_can_send(proxy, upstream, headers, status, words):
+    r = _post(proxy, headers)
     body = r.json()
     assert r.status_code == status and body["type"] == "error" and words in body["error"]["message"]
     assert upstream.requests == []  # nothing reached the provider, no key spent
 
 
-def test_keyless_proxy_refuses_cors_preflight(keyless, upstream):
-    r = requests.options(keyless.url + "/v1/messages", headers={
+def test_keyless_proxy_refuses_cors_preflight(proxy, upstream):
+    r = requests.options(proxy.url + "/v1/messages", headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}, timeout=10)
     assert r.status_code == 403 and "access-control-allow-origin" not in {k.lower() for k in r.headers}
 

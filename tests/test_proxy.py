@@ -22,14 +22,6 @@ WEATHER_O = {"type": "function", "function": {"name": "get_weather", "descriptio
 MSG = [{"role": "user", "content": "Say hello"}]
 
 
-@pytest.fixture
-def proxy(upstream):
-    server, rec = start_proxy(upstream.url)
-    server.records = rec.records
-    yield server
-    server.stop()
-
-
 def wait_records(server, n, timeout=5.0):
     end = time.time() + timeout
     while len(server.records) < n and time.time() < end:
