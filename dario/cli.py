@@ -64,14 +64,19 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
                 key: List[str] = typer.Option([], "--key", help="API key, or env:VAR to read it from the "
                                                                 "environment at use time. Repeatable."),
                 base_url: Optional[str] = typer.Option(None, "--base-url", help="Needed for unknown names."),
-                kind: Optional[str] = typer.Option(None, "--kind", help="anthropic or openai (default: openai "
-                                                                        "for unknown names)"),
+                kind: Optional[str] = typer.Option(None, "--kind", help="anthropic, openai or gemini (default: "
+                                                                        "openai for unknown names)"),
+                responses: Optional[bool] = typer.Option(None, "--responses/--no-responses",
+                                                         help="openai kind: the server answers /v1/responses "
+                                                              "itself (default: only for openai); else Responses "
+                                                              "calls are translated to Chat Completions"),
                 rpm: Optional[int] = typer.Option(None, "--rpm", help="Client-side limit: requests per minute."),
                 max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency",
                                                               help="Client-side limit: calls in flight.")) -> None:
     """Add or replace a backend. Several --key make a pool: calls go to the key with most headroom."""
     with edited_config() as cfg:
-        b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency)
+        b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency,
+                            responses=responses)
     typer.echo(f"backend {b.name}: {b.kind} at {b.base_url}, {len(b.keys)} key(s)"
                + (" (default)" if cfg.default_backend == b.name else ""))
     for ref in b.keys:  # saved all the same: the variable is read when a call needs it

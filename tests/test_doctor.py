@@ -342,7 +342,8 @@ def test_proxy_env_prints_only_the_export_lines(tmp_path):
     r = subprocess.run([sys.executable, "-m", "dario", "proxy", "--env", "--port", "4000"], env=env,
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout.splitlines() == [
-        "export ANTHROPIC_BASE_URL=http://127.0.0.1:4000", "export OPENAI_BASE_URL=http://127.0.0.1:4000/v1"]
+        "export ANTHROPIC_BASE_URL=http://127.0.0.1:4000", "export OPENAI_BASE_URL=http://127.0.0.1:4000/v1",
+        "export GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:4000"]
     r = subprocess.run([sys.executable, "-m", "dario", "proxy", "--env"], capture_output=True, text=True, timeout=30,
                        env={**env, "DARIO_API_KEY": "gate-key-secret-123456"})
     assert 'export ANTHROPIC_API_KEY="$DARIO_API_KEY"' in r.stdout and "gate-key-secret" not in r.stdout

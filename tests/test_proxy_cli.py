@@ -30,9 +30,9 @@ def running_proxy(tmp_path, upstream):
     line = proc.stderr.readline()
     m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
     assert m, line
-    exports = [proc.stderr.readline() for _ in range(3)]  # then what to paste into a client's shell
+    exports = [proc.stderr.readline() for _ in range(4)]  # then what to paste into a client's shell
     assert exports == ["point clients at it:\n", f"export ANTHROPIC_BASE_URL={m.group(1)}\n",
-                       f"export OPENAI_BASE_URL={m.group(1)}/v1\n"]
+                       f"export OPENAI_BASE_URL={m.group(1)}/v1\n", f"export GOOGLE_GEMINI_BASE_URL={m.group(1)}\n"]
     yield m.group(1), proc, env
     proc.send_signal(signal.SIGTERM)
     proc.wait(10)

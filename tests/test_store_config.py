@@ -106,7 +106,7 @@ def test_backend_add_list_remove(tmp_path):
     (["backend", "add", "somewhere"], "--base-url"),
     (["backend", "add", "openai"], "needs --key"),
     (["backend", "add", "x", "--base-url", "ftp://nope"], "http://"),
-    (["backend", "add", "x", "--base-url", "http://h/v1", "--kind", "gemini"], "--kind"),
+    (["backend", "add", "x", "--base-url", "http://h/v1", "--kind", "grpc"], "--kind"),
     (["backend", "add", "bad:name", "--base-url", "http://h/v1"], "invalid backend name"),
 ])
 def test_backend_add_errors_are_clear(tmp_path, args, needle):

@@ -16,10 +16,12 @@ import dario
 
 PAYLOAD = Path(dario.__file__).parent / "js_payload" / "payload.cjs"
 INJECTOR_DIR = Path(dario.__file__).parent / "shim" / "injector"
-BASE_URL_VARS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai", "OPENAI_API_BASE": "openai"}
+BASE_URL_VARS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai", "OPENAI_API_BASE": "openai",
+                 "GOOGLE_GEMINI_BASE_URL": "gemini"}
 KEY_VARS = {"anthropic": ("ANTHROPIC_API_KEY", ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
-            "openai": ("OPENAI_API_KEY", ("OPENAI_API_KEY",))}
-DEFAULT_HOSTS = ("api.anthropic.com", "api.openai.com")
+            "openai": ("OPENAI_API_KEY", ("OPENAI_API_KEY",)),
+            "gemini": ("GEMINI_API_KEY", ("GEMINI_API_KEY", "GOOGLE_API_KEY"))}
+DEFAULT_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
 
 
 @dataclass
@@ -90,6 +92,8 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
     for var in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
         put(var, fallback + "openai/v1", "fallback for programs the payload cannot reach",
             (fallback + "openai/v1").replace(token, "<token>"))
+    put("GOOGLE_GEMINI_BASE_URL", fallback + "gemini", "fallback for programs the payload cannot reach "
+        "(Gemini's own variable, read by Gemini CLI and @google/genai)", (fallback + "gemini").replace(token, "<token>"))
     if not observe:
         for provider, (var, any_of) in KEY_VARS.items():
             if not any(env.get(v) for v in any_of):

@@ -59,6 +59,8 @@ def strict_hosts(cfg: Config, opts: ShimOptions) -> list[str]:
         hosts.append("api.anthropic.com")
     if "openai" in cfg.backends:
         hosts.append("api.openai.com")
+    if any(b.kind == "gemini" for b in cfg.backends.values()):
+        hosts.append("generativelanguage.googleapis.com")
     return list(dict.fromkeys(hosts))
 
 

@@ -31,6 +31,9 @@ def request_payload(call: Call) -> None:
         return
     from dario.pipeline.translate import TranslationError
     try:
+        not_carried = call.inbound.not_carried(call.body)
+        if not_carried:
+            call.notes["not_carried"] = not_carried
         internal = call.inbound.request_to_internal(call.body, call.model)
         call.payload = _dumps(call.outbound.request_from_internal(internal, call.model))
     except TranslationError as e:
@@ -53,7 +56,7 @@ def response_body(call: Call, parsed: dict) -> bytes:
     model = call.model_requested
     try:
         internal = call.outbound.response_to_internal(parsed, model)
-        return json.dumps(call.inbound.response_from_internal(internal, model)).encode()
+        return json.dumps(call.inbound.response_from_internal(internal, model, call.body)).encode()
     except _BAD_INPUT as e:
         raise CallError(502, f"dario: upstream {call.backend} answered with a body dario cannot translate: "
                              f"{type(e).__name__}") from None

@@ -53,6 +53,8 @@ def dario_error(call: Call, e: CallError, secrets: tuple[str, ...]) -> web.Respo
 async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], capture: int,
                  keepalive: float = 0.0) -> web.StreamResponse:
     headers = response_headers(up.headers)
+    if call.notes.get("not_carried"):  # said, not silently lost
+        headers["x-dario-not-carried"] = ",".join(call.notes["not_carried"])
     call.status = up.status
     call.response_headers = headers
     if call.inbound is None:

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 # never forwarded upstream: hop-by-hop, framing, and what dario replaces
 DROP_REQUEST = frozenset({"host", "content-length", "transfer-encoding", "connection", "keep-alive",
                           "proxy-authorization", "proxy-connection", "te", "upgrade", "accept-encoding",
-                          "x-api-key", "authorization", "trailer", "content-encoding"})
+                          "x-api-key", "authorization", "x-goog-api-key", "trailer", "content-encoding"})
 DROP_RESPONSE = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
                            "content-encoding", "trailer", "upgrade"})
-CLIENT_CREDENTIALS = ("x-api-key", "authorization")
+CLIENT_CREDENTIALS = ("x-api-key", "authorization", "x-goog-api-key")
 
 
 def response_headers(up_headers) -> dict[str, str]:

@@ -7,9 +7,11 @@ from typing import Literal
 
 from dario.protocols import adapter, for_path
 
-Protocol = Literal["anthropic", "openai"]
+Protocol = Literal["anthropic", "openai", "responses", "gemini"]
 ANTHROPIC: Protocol = "anthropic"
 OPENAI: Protocol = "openai"
+RESPONSES: Protocol = "responses"
+GEMINI: Protocol = "gemini"
 
 
 def error_body(protocol: str, status: int, message: str, *, code: str | None = None,

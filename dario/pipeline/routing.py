@@ -55,6 +55,8 @@ class Router:
 
         if model.startswith("claude-"):
             return Route(self._anthropic(model), model)
+        if model.startswith("gemini-"):
+            return Route(self._of_kind("gemini", model), model)
         if model.startswith(OPENAI_PATTERNS):
             return Route(self._named("openai", model), model)
         if self.default and self.default in self.backends:
@@ -75,6 +77,8 @@ class Router:
                 return self._anthropic("claude-*")
             if host == "api.openai.com":
                 return self._named("openai", "gpt-*")
+            if host == "generativelanguage.googleapis.com":
+                return self._of_kind("gemini", "gemini-*")
         except RoutingError:
             pass
         return None
@@ -99,13 +103,17 @@ class Router:
         return None
 
     def _anthropic(self, model: str) -> Backend:
-        if "anthropic" in self.backends:
-            return self.backends["anthropic"]
-        kinds = [b for b in self.backends.values() if b.kind == "anthropic"]
+        return self._of_kind("anthropic", model)
+
+    def _of_kind(self, kind: str, model: str) -> Backend:
+        """The backend named after `kind`, else the only backend of that kind."""
+        if kind in self.backends:
+            return self.backends[kind]
+        kinds = [b for b in self.backends.values() if b.kind == kind]
         if len(kinds) == 1:
             return kinds[0]
         why = "several are configured, name one" if kinds else "none is configured"
-        raise RoutingError(f"model {model!r} needs an anthropic-kind backend ({why}). {self._configured()}")
+        raise RoutingError(f"model {model!r} needs a {kind}-kind backend ({why}). {self._configured()}")
 
     def _named(self, name: str, model: str) -> Backend:
         if name in self.backends:
@@ -135,14 +143,13 @@ def route_call(router: Router, call) -> None:
     from dario.protocols import adapter
 
     ctx = call.ctx
-    query = ("?" + call.query) if call.query else ""
     if call.inbound is None:
         backend = None if ctx.observe else router.for_host(urlsplit(ctx.target).netloc)
         if backend is not None and backend.keys:
             call.route, call.outbound = Route(backend, ""), backend.adapter
-            call.url = backend.url(call.path) + query
+            call.url = backend.adapter.with_query(backend.url(call.path), call.query)
         else:
-            call.route, call.url = passthrough(ctx.target, "other"), ctx.target
+            call.route, call.url = passthrough(ctx.target, "other"), _own_query(call, ctx.target)
         return
     if ctx.observe or (ctx.target and not ctx.forced_model
                        and router.for_host(urlsplit(ctx.target).netloc) is None):
@@ -156,13 +163,26 @@ def route_call(router: Router, call) -> None:
                                 else None) from None
             route = passthrough(ctx.target, call.inbound.name)
     call.route = route
-    call.outbound = adapter(route.backend.kind)
     call.model = route.model or call.model_requested
-    if route.passthrough:  # the original URL exactly
-        call.url = ctx.target
-    elif call.endpoint not in call.outbound.paths:
-        call.url = None  # the backend's protocol has no such endpoint: answered locally (count_tokens)
+    call.outbound = adapter(call.inbound.name) if route.passthrough else \
+        route.backend.adapter_for(call.inbound.name, call.model)
+    if route.passthrough:  # the original URL, minus a dario token posing as a key
+        call.url = _own_query(call, ctx.target)
+    elif call.endpoint not in call.outbound.paths or (call.endpoint == "count_tokens" and call.translated):
+        call.url = None  # no such endpoint in the backend's protocol: estimated locally
     else:
         call.url = call.outbound.url(route.backend.base_url, call.endpoint, call.path, call.model, call.stream)
         if call.query and not call.translated:
-            call.url += query
+            call.url = call.outbound.with_query(call.url, call.query)
+
+
+def _own_query(call, target: str) -> str:
+    """A passthrough URL: the client's own query, minus any parameter that is a dario token
+    standing in for its key (Gemini's ?key=RUN_TOKEN)."""
+    from urllib.parse import parse_qsl, urlencode
+    base, sep, q = target.partition("?")
+    tokens = [t for t in call.ctx.run_tokens if t]
+    if not sep or not tokens or not any(t in q for t in tokens):
+        return target
+    kept = [(k, v) for k, v in parse_qsl(q, keep_blank_values=True) if not any(t in v for t in tokens)]
+    return base + ("?" + urlencode(kept) if kept else "")

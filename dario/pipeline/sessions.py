@@ -18,14 +18,30 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+def _gemini_message(c) -> dict:
+    if isinstance(c, str):
+        return {"role": "user", "content": c}
+    parts = c.get("parts") if isinstance(c, dict) and isinstance(c.get("parts"), list) else []
+    text = "\n".join(p["text"] for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)
+                     and not p.get("thought"))
+    return {"role": "assistant" if c.get("role") == "model" else "user", "content": text}
+
+
 def conversation_key(protocol: str, body: dict) -> str | None:
     """A 16-hex-digit key from system prompt + first user message, or None if neither exists."""
     if not isinstance(body, dict):
         return None
+    system: list[str] = []
     messages = body.get("messages")
+    if protocol == "responses":
+        messages = body.get("input")
+        messages = [{"role": "user", "content": messages}] if isinstance(messages, str) else messages
+        system.append(body.get("instructions") if isinstance(body.get("instructions"), str) else "")
+    elif protocol == "gemini":
+        messages = [_gemini_message(c) for c in body.get("contents") or [] if isinstance(c, dict)]
+        system.append(_gemini_message(body.get("systemInstruction") or {})["content"])
     if not isinstance(messages, list):
         messages = []
-    system: list[str] = []
     if protocol == "anthropic":
         system.append(text_of(body.get("system")))
     first_user = None

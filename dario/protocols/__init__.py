@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dario.protocols.anthropic import ADAPTER as _ANTHROPIC
 from dario.protocols.base import Adapter
+from dario.protocols.gemini import ADAPTER as _GEMINI
 from dario.protocols.openai_chat import ADAPTER as _OPENAI
+from dario.protocols.openai_responses import ADAPTER as _RESPONSES
 
-ADAPTERS: dict[str, Adapter] = {a.name: a for a in (_ANTHROPIC, _OPENAI)}
+# paths are matched in this order; no two adapters claim the same path
+ADAPTERS: dict[str, Adapter] = {a.name: a for a in (_ANTHROPIC, _OPENAI, _RESPONSES, _GEMINI)}
 
 
 def adapter(name: str) -> Adapter:

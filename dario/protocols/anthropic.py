@@ -110,7 +110,7 @@ class AnthropicAdapter(Adapter):
     def response_to_internal(self, body: dict, model: str) -> dict:
         return body
 
-    def response_from_internal(self, internal: dict, model: str) -> dict:
+    def response_from_internal(self, internal: dict, model: str, client_body: dict | None = None) -> dict:
         return dict(internal, model=model)
 
     def stream_to_internal(self, model: str) -> IdentityStream:

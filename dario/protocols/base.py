@@ -10,7 +10,7 @@ system blocks, thinking, tool use/results and cache usage without loss. An adapt
 - maps its provider's usage fields into the one `Usage`;
 - writes errors in its own shape.
 
-Translating A -> B is adapter A in, adapter B out (dario/pipeline/translate_stage.py): adding
+Translating A -> B is adapter A in, adapter B out (dario/pipeline/adapt.py): adding
 a protocol is adding one adapter here and registering it in `dario.protocols`.
 Adapters do no I/O and keep heavy mapping code in lazily imported modules.
 """
@@ -69,6 +69,8 @@ class Adapter:
     paths: dict[str, str] = {}  # endpoint -> provider path, e.g. "generate" -> "/v1/messages"
     # request headers only this protocol's clients send: dropped when the call is translated
     client_header_prefixes: tuple[str, ...] = ()
+    credential_params: tuple[str, ...] = ()  # query parameters that carry a key (Gemini's ?key=)
+    models_path = "/v1/models"
 
     # -- what a request is ------------------------------------------------------------------
     def endpoint(self, path: str) -> str | None:
@@ -101,6 +103,24 @@ class Adapter:
         """Where a call to `endpoint` goes on a backend of this protocol."""
         return self.join(base_url, self.paths[endpoint])
 
+    def with_query(self, url: str, query: str) -> str:
+        """`url` on a backend plus the client's query string: parameters the URL already has win,
+        and a key in the query (`credential_params`) is dropped: the backend gets dario's."""
+        from urllib.parse import parse_qsl, urlencode, urlsplit
+        if not query:
+            return url
+        have = {k for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+        extra = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k not in have
+                 and k not in self.credential_params]
+        if not extra:
+            return url
+        return url + ("&" if "?" in url else "?") + urlencode(extra)
+
+    def model_ids(self, data: Any) -> list[str]:
+        """The model ids of a backend's models-list answer."""
+        items = data.get("data") if isinstance(data, dict) else None
+        return [m["id"] for m in items or [] if isinstance(m, dict) and "id" in m]
+
     def auth_headers(self, secret: str) -> dict[str, str]:
         raise NotImplementedError
 
@@ -118,7 +138,8 @@ class Adapter:
     def response_to_internal(self, body: dict, model: str) -> dict:
         raise NotImplementedError
 
-    def response_from_internal(self, internal: dict, model: str) -> dict:
+    def response_from_internal(self, internal: dict, model: str, client_body: dict | None = None) -> dict:
+        """`client_body`: the client's request, for protocols whose answers echo it (Responses)."""
         raise NotImplementedError
 
     def stream_to_internal(self, model: str) -> Any:
@@ -128,6 +149,11 @@ class Adapter:
     def stream_from_internal(self, model: str, client_body: dict) -> Any:
         """An object with feed(internal SSEEvent) -> [bytes] and finish() -> [bytes]."""
         raise NotImplementedError
+
+    def not_carried(self, body: dict) -> list[str]:
+        """What of a request a translated call does not offer the backend (tools only this protocol's
+        provider runs, such as Responses' web_search): named to the client in `x-dario-not-carried`."""
+        return []
 
     def with_usage_requested(self, body: dict) -> dict | None:
         """A same-protocol streamed body that asks the backend for usage the client did not ask

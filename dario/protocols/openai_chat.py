@@ -132,7 +132,7 @@ class OpenAIChatAdapter(Adapter):
         from dario.pipeline.translate.responses import openai_to_anthropic_response
         return openai_to_anthropic_response(body, model)
 
-    def response_from_internal(self, internal: dict, model: str) -> dict:
+    def response_from_internal(self, internal: dict, model: str, client_body: dict | None = None) -> dict:
         from dario.pipeline.translate.responses import anthropic_to_openai_response
         return anthropic_to_openai_response(internal, model)
 

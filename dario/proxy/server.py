@@ -28,6 +28,8 @@ def _guess_protocol(request: web.Request) -> str:
     p = proto.protocol_for_path(request.path)
     if p:
         return p
+    if "x-goog-api-key" in request.headers or "key" in request.query:
+        return proto.GEMINI
     if "/chat/" in request.path or request.headers.get("authorization", "").lower().startswith("bearer"):
         return proto.OPENAI
     return proto.ANTHROPIC
@@ -36,9 +38,11 @@ def _guess_protocol(request: web.Request) -> str:
 def export_lines(host: str, port: int, gated: bool) -> list[str]:
     """What a user pastes to point clients at this proxy."""
     h = f"[{host}]" if ":" in host else host
-    lines = [f"export ANTHROPIC_BASE_URL=http://{h}:{port}", f"export OPENAI_BASE_URL=http://{h}:{port}/v1"]
+    lines = [f"export ANTHROPIC_BASE_URL=http://{h}:{port}", f"export OPENAI_BASE_URL=http://{h}:{port}/v1",
+             f"export GOOGLE_GEMINI_BASE_URL=http://{h}:{port}"]
     if gated:  # the clients' key is the gate key (named, never printed)
-        lines += ['export ANTHROPIC_API_KEY="$DARIO_API_KEY"', 'export OPENAI_API_KEY="$DARIO_API_KEY"']
+        lines += ['export ANTHROPIC_API_KEY="$DARIO_API_KEY"', 'export OPENAI_API_KEY="$DARIO_API_KEY"',
+                  'export GEMINI_API_KEY="$DARIO_API_KEY"']
     return lines
 
 
@@ -48,11 +52,12 @@ def _error(request: web.Request, status: int, message: str, **headers) -> web.Re
 
 
 def _client_key(request: web.Request) -> str:
-    key = request.headers.get("x-api-key", "")
+    """The credential a client sent, in any protocol's place for it (Gemini's: x-goog-api-key, ?key=)."""
+    key = request.headers.get("x-api-key", "") or request.headers.get("x-goog-api-key", "")
     auth = request.headers.get("authorization", "")
     if not key and auth.lower().startswith("bearer "):
         key = auth[7:].strip()
-    return key
+    return key or request.query.get("key", "")
 
 
 @web.middleware
@@ -63,7 +68,7 @@ async def _guard(request: web.Request, handler):
     if expected and request.path != "/health":
         if not hmac.compare_digest(_client_key(request).encode(), expected.encode()):
             return _error(request, 401, "dario: a valid DARIO_API_KEY is required "
-                                        "(x-api-key or Authorization: Bearer)")
+                                        "(x-api-key, Authorization: Bearer, or x-goog-api-key)")
     elif not expected:
         refused = request.app[GUARD].refusal(request.method, request.headers,
                                              proto.protocol_for_path(request.path) is not None)
@@ -94,6 +99,16 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     return await request.app[PIPELINE].handle(request, _ctx(request), proto.OPENAI)
 
 
+async def _responses(request: web.Request) -> web.StreamResponse:
+    return await request.app[PIPELINE].handle(request, _ctx(request), proto.RESPONSES)
+
+
+async def _gemini(request: web.Request) -> web.StreamResponse:
+    if proto.protocol_for_path(request.path) != proto.GEMINI:
+        raise web.HTTPNotFound()
+    return await request.app[PIPELINE].handle(request, _ctx(request), proto.GEMINI)
+
+
 async def _health(request: web.Request) -> web.Response:
     pipeline = request.app[PIPELINE]
     return web.json_response({"status": "ok", "version": __version__,
@@ -114,8 +129,7 @@ async def _backend_models(session: aiohttp.ClientSession, b: Backend) -> list[st
                                timeout=aiohttp.ClientTimeout(total=3)) as r:
             if r.status != 200:
                 return []
-            data = await r.json(content_type=None)
-            return [m["id"] for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
+            return b.adapter.model_ids(await r.json(content_type=None))
     except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, AttributeError):
         return []  # a backend that doesn't answer just contributes no models
 
@@ -152,6 +166,11 @@ def build_app(pipeline: Pipeline, *, api_key: str | None = None, forced_model: s
     r.add_post("/v1/messages/count_tokens", _messages)
     r.add_post("/v1/chat/completions", _chat)
     r.add_post("/chat/completions", _chat)  # clients whose base URL lacks /v1
+    r.add_post("/v1/responses", _responses)
+    r.add_post("/responses", _responses)
+    r.add_post("/v1/responses/input_tokens", _responses)
+    for version in ("v1beta", "v1", "v1alpha"):  # Gemini: /v1beta/models/{model}:generateContent, ...
+        r.add_post(f"/{version}/models/{{tail:.+}}", _gemini)
     r.add_get("/v1/models", _models)
     r.add_get("/models", _models)
     r.add_get("/health", _health)

@@ -31,7 +31,7 @@ from dario.protocols import adapter
 from dario.proxy.security import BrowserGuard
 
 # where each provider's calls go when the user had no base URL of their own
-PUBLIC_BASE = {name: KNOWN[name][0] for name in ("anthropic", "openai")}
+PUBLIC_BASE = {name: KNOWN[name][0] for name in ("anthropic", "openai", "gemini")}
 
 
 @dataclass

@@ -56,6 +56,7 @@ class Config:
     def save(self) -> None:
         backends = {
             name: {"kind": b.kind, "base_url": b.base_url, **({"models": b.models} if b.models else {}),
+                   **({"responses": b.responses} if b.responses is not None else {}),
                    **self.limits.get(name, {})}
             for name, b in self.backends.items()
         }
@@ -69,7 +70,7 @@ class Config:
     # -- backend edits (the CLI's verbs) ----------------------------------
     def add_backend(self, name: str, keys: list[str], base_url: str | None = None,
                     kind: str | None = None, rpm: int | None = None,
-                    max_concurrency: int | None = None) -> Backend:
+                    max_concurrency: int | None = None, responses: bool | None = None) -> Backend:
         if not name or ":" in name or "/" in name:
             raise ConfigError(f"invalid backend name {name!r}: use letters, digits, '-' or '_'")
         known = KNOWN.get(name)
@@ -90,7 +91,9 @@ class Config:
         limits = {k: v for k, v in (("rpm", rpm), ("max_concurrency", max_concurrency)) if v is not None}
         if any(not isinstance(v, int) or v < 1 for v in limits.values()):
             raise ConfigError("--rpm and --max-concurrency must be whole numbers of at least 1")
-        backend = Backend(name, kind, base_url.rstrip("/"), list(dict.fromkeys(keys)))
+        if responses is not None and kind != "openai":
+            raise ConfigError("--responses/--no-responses is a setting of openai-kind backends")
+        backend = Backend(name, kind, base_url.rstrip("/"), list(dict.fromkeys(keys)), responses=responses)
         self.backends[name] = backend
         if limits:
             self.limits[name] = limits
@@ -149,7 +152,8 @@ def load_config(home: Path | None = None) -> Config:
     for name, b in (raw.get("backends") or {}).items():
         try:
             cfg.backends[name] = Backend(name, b["kind"], b["base_url"], list(key_map.get(name, [])),
-                                         b.get("models"))
+                                         b.get("models"),
+                                         b["responses"] if isinstance(b.get("responses"), bool) else None)
         except (KeyError, TypeError) as e:
             raise ConfigError(f"{cfg.config_path}: backend {name!r} lacks {e}") from None
         limits = {k: b[k] for k in ("rpm", "max_concurrency") if isinstance(b.get(k), int) and b[k] > 0}
