@@ -1,10 +1,15 @@
-"""A fake LLM provider on loopback that speaks the real Anthropic and OpenAI wire formats.
+"""A fake LLM provider on loopback that speaks the real wire formats: Anthropic Messages, OpenAI
+Chat Completions, OpenAI Responses and Gemini (generateContent, streamGenerateContent?alt=sse).
 
 It runs a real aiohttp server in a thread of its own, so synchronous SDKs, subprocesses
 and the asyncio code under test can all reach it. Answers are deterministic:
 
 - no tools in the request (or the last message already carries a tool result): a text answer, ANSWER;
 - tools given: a call of the first tool with TOOL_ARGS, its arguments streamed in fragments.
+
+Where the real providers refuse a request shape dario must not send, so does this fake: Gemini
+refuses JSON Schema keywords outside its Schema subset and an empty toolConfig, and answers a
+function call with a thoughtSignature that must come back on it (GEMINI_SIGNATURE).
 
 Faults are queued with `fail_next(...)` and consumed one per request.
 Every request received is kept in `.requests` for assertions.
@@ -24,6 +29,9 @@ from aiohttp import web
 ANSWER = "Hello from the fake upstream."
 TOOL_ARGS = {"city": "Paris", "unit": "celsius"}
 USAGE = {"input": 21, "output": 9, "cache_read": 5, "cache_write": 3}
+GEMINI_THOUGHTS = 3  # of the 9 output tokens, Gemini reports these as thoughtsTokenCount
+GEMINI_SIGNATURE = "c2lnLWZha2UtMDE="
+_GEMINI_REFUSED_SCHEMA_KEYS = ("$schema", "additionalProperties", "const", "$ref", "$defs", "exclusiveMinimum")
 RATE_HEADERS = {
     "anthropic-ratelimit-requests-limit": "1000",
     "anthropic-ratelimit-requests-remaining": "999",
@@ -73,10 +81,34 @@ def _wants_tool(body: dict, protocol: str) -> dict | None:
             return None
         t = tools[0]
         return {"name": t.get("name")}
+    if protocol == "responses":
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        if items and isinstance(items[-1], dict) and items[-1].get("type") == "function_call_output":
+            return None
+        return {"name": tools[0].get("name")}
+    if protocol == "gemini":
+        contents = body.get("contents") or []
+        parts = (contents[-1] or {}).get("parts") or [] if contents else []
+        if any(isinstance(p, dict) and "functionResponse" in p for p in parts):
+            return None
+        decls = [d for t in tools for d in (t.get("functionDeclarations") or [])]
+        return {"name": decls[0].get("name")} if decls else None
     if last.get("role") == "tool":
         return None
     t = tools[0]
     return {"name": (t.get("function") or {}).get("name")}
+
+
+def _schema_keys(obj, found: set) -> set:
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in _GEMINI_REFUSED_SCHEMA_KEYS:
+                found.add(k)
+            _schema_keys(v, found)
+    elif isinstance(obj, list):
+        for v in obj:
+            _schema_keys(v, found)
+    return found
 
 
 class FakeUpstream:
@@ -142,6 +174,10 @@ class FakeUpstream:
         app.router.add_post("/v1/messages/count_tokens", self._count_tokens)
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/responses", self._responses)
+        for version in ("v1beta", "v1"):
+            app.router.add_post(f"/{version}/models/{{tail:.+}}", self._gemini)
+        app.router.add_get("/v1beta/models", self._gemini_models)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -155,7 +191,8 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw
-        key = request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:] or None
+        key = (request.headers.get("x-api-key") or request.headers.get("authorization", "")[7:]
+               or request.headers.get("x-goog-api-key") or request.query.get("key") or None)
         self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), body, key))
         if key in self.always_429_keys:
             headers = {"retry-after": self.retry_after_429} if self.retry_after_429 is not None else {}
@@ -172,6 +209,9 @@ class FakeUpstream:
             if protocol == "anthropic":
                 etype = "rate_limit_error" if fault.status == 429 else "api_error"
                 body = {"type": "error", "error": {"type": etype, "message": msg}}
+            elif protocol == "gemini":
+                body = {"error": {"code": fault.status, "message": msg,
+                                  "status": "RESOURCE_EXHAUSTED" if fault.status == 429 else "INTERNAL"}}
             else:
                 body = {"error": {"message": msg, "type": "rate_limit_exceeded" if fault.status == 429
                                   else "server_error", "param": None, "code": None}}
@@ -301,6 +341,129 @@ class FakeUpstream:
                           "model": model, "choices": [], "usage": usage})
         datas.append("[DONE]")
         frames = [f"data: {d if isinstance(d, str) else json.dumps(d)}\n\n".encode() for d in datas]
+        return await self._stream(request, frames, fault)
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        body, fault = await self._take(request)
+        if fault and fault.reset:
+            request.transport.close()
+            return web.Response(status=500)
+        if fault and fault.status:
+            return self._error("openai", fault)
+        bad = None
+        if not isinstance(body, dict) or not isinstance(body.get("input"), (str, list)):
+            bad = "input: a string or a list of items is required"
+        else:
+            for it in body["input"] if isinstance(body["input"], list) else []:
+                if it.get("type") == "function_call_output" and not it.get("call_id"):
+                    bad = "function_call_output: call_id is required"
+        if bad:
+            return web.json_response({"error": {"message": bad, "type": "invalid_request_error", "param": "input",
+                                                "code": None}}, status=400)
+        tool = _wants_tool(body, "responses")
+        model = body.get("model")
+        usage = {"input_tokens": USAGE["input"] + USAGE["cache_read"],
+                 "input_tokens_details": {"cached_tokens": USAGE["cache_read"]},
+                 "output_tokens": USAGE["output"], "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": USAGE["input"] + USAGE["cache_read"] + USAGE["output"]}
+        if tool:
+            item = {"type": "function_call", "id": "fc_fake01", "call_id": "call_fake01", "name": tool["name"],
+                    "arguments": json.dumps(TOOL_ARGS), "status": "completed"}
+        else:
+            item = {"type": "message", "id": "msg_fake01", "status": "completed", "role": "assistant",
+                    "content": [{"type": "output_text", "text": self.answer, "annotations": []}]}
+        resp = {"id": "resp_fake01", "object": "response", "created_at": int(time.time()), "status": "completed",
+                "model": model, "output": [item], "usage": usage, "error": None, "incomplete_details": None,
+                "parallel_tool_calls": True, "tool_choice": "auto", "tools": body.get("tools") or []}
+        if not body.get("stream"):
+            return web.json_response(resp, headers=self._rate_headers(request))
+        seq = iter(range(1000))
+        events = [{"type": "response.created", "response": {**resp, "status": "in_progress", "output": [],
+                                                            "usage": None}}]
+        if tool:
+            events.append({"type": "response.output_item.added", "output_index": 0,
+                           "item": {**item, "arguments": "", "status": "in_progress"}})
+            for frag in _chunks(json.dumps(TOOL_ARGS), 4):
+                events.append({"type": "response.function_call_arguments.delta", "item_id": "fc_fake01",
+                               "output_index": 0, "delta": frag})
+            events.append({"type": "response.function_call_arguments.done", "item_id": "fc_fake01",
+                           "output_index": 0, "arguments": json.dumps(TOOL_ARGS)})
+        else:
+            events.append({"type": "response.output_item.added", "output_index": 0,
+                           "item": {**item, "content": [], "status": "in_progress"}})
+            events.append({"type": "response.content_part.added", "item_id": "msg_fake01", "output_index": 0,
+                           "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}})
+            for frag in _chunks(self.answer):
+                events.append({"type": "response.output_text.delta", "item_id": "msg_fake01", "output_index": 0,
+                               "content_index": 0, "delta": frag})
+            events.append({"type": "response.output_text.done", "item_id": "msg_fake01", "output_index": 0,
+                           "content_index": 0, "text": self.answer})
+        events.append({"type": "response.output_item.done", "output_index": 0, "item": item})
+        events.append({"type": "response.completed", "response": resp})
+        frames = [f"event: {e['type']}\ndata: {json.dumps({**e, 'sequence_number': next(seq)})}\n\n".encode()
+                  for e in events]
+        return await self._stream(request, frames, fault)
+
+    async def _gemini_models(self, request: web.Request) -> web.Response:
+        self.requests.append(Seen(request.method, request.path_qs, dict(request.headers), None))
+        return web.json_response({"models": [{"name": f"models/{m}"} for m in self.models]})
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        body, fault = await self._take(request)
+        model, _, method = request.match_info["tail"].rpartition(":")
+        if fault and fault.reset:
+            request.transport.close()
+            return web.Response(status=500)
+        if fault and fault.status:
+            return self._error("gemini", fault)
+
+        def invalid(msg: str) -> web.Response:
+            return web.json_response({"error": {"code": 400, "message": msg, "status": "INVALID_ARGUMENT"}},
+                                     status=400)
+        if method == "countTokens":
+            return web.json_response({"totalTokens": len(json.dumps(body)) // 4})
+        if method not in ("generateContent", "streamGenerateContent"):
+            return invalid(f"unknown method {method}")
+        if not isinstance(body, dict) or not isinstance(body.get("contents"), list) or not body["contents"]:
+            return invalid("* GenerateContentRequest.contents: contents is not specified")
+        # `parameters` is Gemini's Schema subset; `parametersJsonSchema` takes full JSON Schema
+        refused = _schema_keys([d.get("parameters") for t in body.get("tools") or []
+                                for d in t.get("functionDeclarations") or []], set())
+        if refused:
+            return invalid(f'Invalid JSON payload received. Unknown name "{sorted(refused)[0]}" at '
+                           "'tools[0].function_declarations[0].parameters'")
+        if "toolConfig" in body and not (body["toolConfig"] or {}).get("functionCallingConfig"):
+            return invalid("toolConfig: function_calling_config must be set")
+        for c in body["contents"]:
+            for p in c.get("parts") or []:
+                if "functionCall" in p and c.get("role") == "model" and p.get("thoughtSignature") != GEMINI_SIGNATURE:
+                    return invalid("Function call is missing a thought_signature in functionCall parts.")
+        tool = _wants_tool(body, "gemini")
+        usage = {"promptTokenCount": USAGE["input"] + USAGE["cache_read"],
+                 "cachedContentTokenCount": USAGE["cache_read"],
+                 "candidatesTokenCount": USAGE["output"] - GEMINI_THOUGHTS, "thoughtsTokenCount": GEMINI_THOUGHTS,
+                 "totalTokenCount": USAGE["input"] + USAGE["cache_read"] + USAGE["output"]}
+        base = {"modelVersion": model, "responseId": "fake01"}
+        if tool:
+            parts = [{"functionCall": {"name": tool["name"], "args": TOOL_ARGS}, "thoughtSignature": GEMINI_SIGNATURE}]
+        else:
+            parts = [{"text": self.answer}]
+        if method == "generateContent":
+            return web.json_response({"candidates": [{"content": {"role": "model", "parts": parts},
+                                                      "finishReason": "STOP", "index": 0}],
+                                      "usageMetadata": usage, **base}, headers=self._rate_headers(request))
+        if request.query.get("alt") != "sse":
+            return invalid("dario's fake upstream streams only with alt=sse")
+        chunks = []
+        if tool:
+            chunks.append({"candidates": [{"content": {"role": "model", "parts": parts}, "index": 0}], **base})
+        else:
+            for frag in _chunks(self.answer):
+                chunks.append({"candidates": [{"content": {"role": "model", "parts": [{"text": frag}]},
+                                               "index": 0}], **base})
+        chunks.append({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+                                       "finishReason": "STOP", "index": 0}], "usageMetadata": usage, **base})
+        frames = [f"data: {json.dumps(c)}\r\n\r\n".encode() for c in chunks]
         return await self._stream(request, frames, fault)
 
     def _rate_headers(self, request: web.Request) -> dict:

@@ -3,11 +3,12 @@
 Pure functions and one-event-at-a-time stream translators, used by dario/protocols/gemini.py
 only when a call is translated. Two rules make tool turns round-trip:
 
-- Gemini's `thoughtSignature` (which Gemini 3 requires back on the function call it came
-  with) rides in the internal form as a thinking block with that signature, placed just
-  before the block of the part that carried it; going back to Gemini, a signed thinking
-  block's signature goes onto the next part. Thought text is not sent back (Gemini does not
-  need it); unsigned thinking from other providers is dropped.
+- Gemini's `thoughtSignature`, which Gemini 3 requires back on the function call it came
+  with, rides in that call's id (`<id>__gs_<signature, URL-safe>`): every client returns
+  tool-call ids unchanged, even those that drop reasoning (OpenAI Chat clients). A signature
+  on a text part rides as a signed thinking block placed before it; going back to Gemini, a
+  signed thinking block's signature goes onto the next part. Thought text is not sent back
+  (Gemini does not need it); unsigned thinking from other providers is dropped.
 - Function calls without ids (Gemini often sends none) get `toolu_gemini_<turn>_<n>` ids,
   and a `functionResponse` without an id answers the earliest open call of its name.
 """
@@ -49,6 +50,38 @@ def _d(v: Any) -> dict:
 
 def _l(v: Any) -> list:
     return v if isinstance(v, list) else []
+
+
+# ------------------------------------------------------------------ thought signatures in call ids
+
+_SIG_B64 = "__gs_"  # a standard-base64 signature, made URL-safe (tool ids allow [A-Za-z0-9_-])
+_SIG_RAW = "__gx_"  # any other signature, base64url-encoded
+
+
+def id_with_signature(cid: str, sig: Any) -> str:
+    if not isinstance(sig, str) or not sig:
+        return cid
+    import base64
+    import re
+    if len(sig) % 4 == 0 and re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", sig):  # padding can be recomputed
+        return cid + _SIG_B64 + sig.replace("+", "-").replace("/", "_").rstrip("=")
+    return cid + _SIG_RAW + base64.urlsafe_b64encode(sig.encode()).decode().rstrip("=")
+
+
+def split_signature(cid: str) -> tuple[str, str | None]:
+    """(the call's own id, the thoughtSignature it carries or None)."""
+    import base64
+    for marker in (_SIG_B64, _SIG_RAW):
+        head, sep, tail = cid.partition(marker)
+        if sep:
+            pad = "=" * (-len(tail) % 4)
+            if marker == _SIG_B64:
+                return head, tail.replace("-", "+").replace("_", "/") + pad
+            try:
+                return head, base64.urlsafe_b64decode(tail + pad).decode()
+            except ValueError:
+                return cid, None
+    return cid, None
 
 
 # ------------------------------------------------------------------ JSON Schema -> Gemini Schema
@@ -388,13 +421,15 @@ def from_internal_request(body: dict, model: str) -> dict:
             elif t in ("image", "document"):
                 part = _blob(b)
             elif t == "tool_use":
-                names[str(b.get("id", ""))] = str(b.get("name", ""))
-                part = {"functionCall": {"id": str(b.get("id", "")), "name": b.get("name", ""),
+                cid, call_sig = split_signature(str(b.get("id", "")))
+                names[cid] = str(b.get("name", ""))
+                part = {"functionCall": {"id": cid, "name": b.get("name", ""),
                                          "args": b.get("input") if isinstance(b.get("input"), dict) else {}}}
+                sig = call_sig or sig
             elif t == "tool_result":
                 inner = b.get("content")
                 text = text_of(inner, "\n")
-                tid = str(b.get("tool_use_id", ""))
+                tid = split_signature(str(b.get("tool_use_id", "")))[0]
                 part = {"functionResponse": {"id": tid, "name": names.get(tid, tid),
                                              "response": {"error": text} if b.get("is_error") else {"output": text}}}
                 extra = [_blob(x) for x in _l(inner) if _d(x).get("type") == "image"]
@@ -487,13 +522,13 @@ def _blocks_of_parts(parts: list, call_ids: list[str], turn: str) -> list[dict]:
         if p.get("thought") is True:
             blocks.append({"type": "thinking", "thinking": str(p.get("text") or ""), "signature": sig or ""})
             continue
-        if isinstance(sig, str) and sig:
+        if isinstance(sig, str) and sig and "functionCall" not in p:
             blocks.append({"type": "thinking", "thinking": "", "signature": sig})
         if isinstance(p.get("text"), str) and p["text"]:
             blocks.append({"type": "text", "text": p["text"]})
         elif "functionCall" in p:
             fc = _d(p["functionCall"])
-            cid = str(fc.get("id") or f"toolu_{turn}_{len(call_ids)}")
+            cid = id_with_signature(str(fc.get("id") or f"toolu_{turn}_{len(call_ids)}"), sig)
             call_ids.append(cid)
             blocks.append({"type": "tool_use", "id": cid, "name": str(fc.get("name", "")),
                            "input": fc.get("args") if isinstance(fc.get("args"), dict) else {}})
@@ -728,7 +763,7 @@ class ToInternal:
                 if sig:
                     out += self._delta("thinking", {"type": "signature_delta", "signature": str(sig)})
                 continue
-            if isinstance(sig, str) and sig:  # a signed part: its signature as a thinking block before it
+            if isinstance(sig, str) and sig and "functionCall" not in p:  # a signed text part: a thinking block
                 o, index = self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""})
                 out += o + [self._ev({"type": "content_block_delta", "index": index,
                                       "delta": {"type": "signature_delta", "signature": sig}})]
@@ -737,7 +772,7 @@ class ToInternal:
                 out += self._delta("text", {"type": "text_delta", "text": p["text"]})
             elif "functionCall" in p:
                 fc = _d(p["functionCall"])
-                cid = str(fc.get("id") or f"toolu_{self._turn}_{len(self._calls)}")
+                cid = id_with_signature(str(fc.get("id") or f"toolu_{self._turn}_{len(self._calls)}"), sig)
                 self._calls.append(cid)
                 o, index = self._open_block("tool", {"type": "tool_use", "id": cid, "name": str(fc.get("name", "")),
                                                      "input": {}})

@@ -24,6 +24,7 @@ from dario.pipeline.translate import TranslationError
 from dario.pipeline.translate._common import dumps, parse_arguments
 from dario.pipeline.translate.requests import (
     DEFAULT_MAX_TOKENS,
+    TOOL_ERROR_MARK,
     _apply_effort,
     _apply_sampling,
     _effort_from_anthropic,
@@ -169,7 +170,11 @@ def _tool_result(item: dict, kind: str) -> dict:
         if content:
             block["content"] = content
     elif out not in (None, ""):
-        block["content"] = out if isinstance(out, str) else dumps(out)
+        text = out if isinstance(out, str) else dumps(out)
+        if text.startswith(TOOL_ERROR_MARK):  # Responses has no is_error: it rides in the text
+            text, block["is_error"] = text[len(TOOL_ERROR_MARK):], True
+        if text:
+            block["content"] = text
     if not item.get("call_id"):
         raise TranslationError(f"{kind}: call_id is required")
     return block
@@ -475,7 +480,7 @@ def from_internal_request(body: dict, model: str) -> dict:
                 out: Any = text_of(inner, "\n") if not isinstance(inner, list) or all(
                     isinstance(x, dict) and x.get("type") == "text" for x in inner) else [_out_part(x) for x in inner]
                 if b.get("is_error") and isinstance(out, str):
-                    out = "[tool error] " + out
+                    out = TOOL_ERROR_MARK + out
                 items.append({"type": "function_call_output", "call_id": str(b.get("tool_use_id", "")),
                               "output": out})
             elif t in ("thinking", "redacted_thinking"):
