@@ -98,6 +98,10 @@ def test_genai_sdk_on_a_translated_backend(proxy, upstream, model):
     assert "Be brief." in json.dumps(body)
     text = "".join(c.text or "" for c in g.models.generate_content_stream(model=model, contents="hi"))
     assert text == ANSWER
+    assert upstream.last().body["stream"] is True  # the path said stream; the translated body says it too
+    r = requests.post(f"{proxy.url}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+                      json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert r.headers["content-type"].startswith("text/event-stream") and r.text.count("data: ") >= 2
 
 
 @pytest.mark.parametrize("model", TRANSLATED)

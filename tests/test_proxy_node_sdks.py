@@ -58,3 +58,31 @@ def test_tools_with_streamed_arguments(proxy_url, upstream, sdk, model):
     assert out.get("tool") == {"name": "get_weather", "input": TOOL_ARGS}, out
     assert out["partial"] > 1
     assert out["stop"] == ("tool_use" if sdk == "anthropic" else "tool_calls")
+
+
+# -- the Responses API (openai's responses.*) and Gemini (@google/genai), natively and translated -----
+NEW_CASES = [("responses", "oair:gpt-5"), ("responses", "claude-test-1"), ("responses", "gemini-2.5-flash"),
+             ("genai", "gemini-2.5-flash"), ("genai", "claude-test-1"), ("genai", "oai:gpt-4o-mini")]
+
+
+def new_base(sdk, url):
+    return url + "/v1" if sdk == "responses" else url
+
+
+@pytest.mark.parametrize("sdk,model", NEW_CASES)
+def test_new_protocols_plain(proxy_url, upstream, sdk, model):
+    out = node_sdk({"sdk": sdk, "mode": "plain", "model": model, "baseURL": new_base(sdk, proxy_url),
+                    "apiKey": "client-key"}, env=dict(os.environ))
+    assert out.get("text") == ANSWER, out
+    assert out["stop"] == ("completed" if sdk == "responses" else "STOP")
+    assert "client-key" not in str(upstream.last().headers)
+
+
+@pytest.mark.parametrize("sdk,model", NEW_CASES)
+def test_new_protocols_stream_with_a_tool_turn(proxy_url, upstream, sdk, model):
+    out = node_sdk({"sdk": sdk, "mode": "tools", "model": model, "baseURL": new_base(sdk, proxy_url),
+                    "apiKey": "client-key"}, env=dict(os.environ))
+    assert out.get("tool") == {"name": "get_weather", "input": TOOL_ARGS}, out
+    assert out["after"] == ANSWER  # the tool-result turn went through too
+    if sdk == "responses":
+        assert out["partial"] >= 1  # arguments streamed, not just delivered at the end

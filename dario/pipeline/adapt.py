@@ -35,6 +35,7 @@ def request_payload(call: Call) -> None:
         if not_carried:
             call.notes["not_carried"] = not_carried
         internal = call.inbound.request_to_internal(call.body, call.model)
+        internal["stream"] = call.stream  # the call's own flag: Gemini says it in the path, not the body
         call.payload = _dumps(call.outbound.request_from_internal(internal, call.model))
     except TranslationError as e:
         raise CallError(400, f"cannot translate this request: {e}") from None

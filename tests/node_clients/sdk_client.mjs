@@ -1,7 +1,10 @@
 // Drives an official SDK once and prints what it saw as JSON on stdout.
-// usage: node sdk_client.mjs '{"sdk":"anthropic"|"openai","mode":"plain"|"stream"|"tools","model":"...","baseURL":"..."?}'
+// usage: node sdk_client.mjs '{"sdk":"anthropic"|"openai"|"responses"|"genai","mode":"plain"|"stream"|"tools",
+//                               "model":"...","baseURL":"..."?}'
 // Without baseURL the SDK calls its default host (what the shim intercepts).
+// responses/tools and genai/tools also send the tool-result turn and report its answer as `after`.
 import Anthropic from "@anthropic-ai/sdk";
+import { GoogleGenAI } from "@google/genai";
 import OpenAI from "openai";
 
 const opts = JSON.parse(process.argv[2]);
@@ -53,8 +56,63 @@ async function openai() {
   return { text, deltas, partial, stop, tool: name ? { name, input: JSON.parse(args) } : null, usage };
 }
 
+const fnTool = { type: "function", name: "get_weather", description: "Weather", parameters: schema, strict: false };
+
+async function responses() {
+  const client = new OpenAI(common);
+  if (opts.mode === "plain") {
+    const r = await client.responses.create({ model: opts.model, input: "Say hello" });
+    return { text: r.output_text, stop: r.status, usage: r.usage };
+  }
+  const req = { model: opts.model, input: [{ role: "user", content: "Weather in Paris?" }] };
+  if (opts.mode === "tools") req.tools = [fnTool];
+  const stream = client.responses.stream(req);
+  let deltas = 0, partial = 0;
+  stream.on("response.output_text.delta", () => deltas++);
+  stream.on("response.function_call_arguments.delta", () => partial++);
+  const r = await stream.finalResponse();
+  const call = r.output.find((i) => i.type === "function_call");
+  const out = { text: r.output_text, deltas, partial, stop: r.status, usage: r.usage,
+                tool: call ? { name: call.name, input: JSON.parse(call.arguments) } : null };
+  if (call) {
+    const again = await client.responses.create({ model: opts.model, tools: [fnTool], input: [
+      ...req.input, ...r.output, { type: "function_call_output", call_id: call.call_id, output: "18C" }] });
+    out.after = again.output_text;
+  }
+  return out;
+}
+
+async function genai() {
+  const ai = new GoogleGenAI({ apiKey: opts.apiKey ?? "none", httpOptions: opts.baseURL ? { baseUrl: opts.baseURL } : {} });
+  const config = opts.mode === "tools" ? { tools: [{ functionDeclarations: [
+    { name: "get_weather", description: "Weather", parametersJsonSchema: schema }] }] } : {};
+  if (opts.mode === "plain") {
+    const r = await ai.models.generateContent({ model: opts.model, contents: "Say hello" });
+    return { text: r.text, stop: r.candidates[0].finishReason, usage: r.usageMetadata };
+  }
+  const contents = [{ role: "user", parts: [{ text: "Weather in Paris?" }] }];
+  let text = "", deltas = 0, calls = [], parts = [], usage = null, stop = null;
+  for await (const c of await ai.models.generateContentStream({ model: opts.model, contents, config })) {
+    if (c.text) { text += c.text; deltas++; }
+    for (const fc of c.functionCalls ?? []) calls.push(fc);
+    parts.push(...(c.candidates?.[0]?.content?.parts ?? []).filter((p) => p.functionCall));
+    usage = c.usageMetadata ?? usage;
+    stop = c.candidates?.[0]?.finishReason ?? stop;
+  }
+  const out = { text, deltas, stop, usage, tool: calls[0] ? { name: calls[0].name, input: calls[0].args } : null };
+  if (calls[0]) {
+    const again = await ai.models.generateContent({ model: opts.model, config, contents: [
+      ...contents, { role: "model", parts },
+      { role: "user", parts: [{ functionResponse: { id: calls[0].id, name: calls[0].name, response: { output: "18C" } } }] }] });
+    out.after = again.text;
+  }
+  return out;
+}
+
+const SDKS = { anthropic, openai, responses, genai };
+
 try {
-  const out = await (opts.sdk === "anthropic" ? anthropic() : openai());
+  const out = await SDKS[opts.sdk]();
   process.stdout.write(JSON.stringify(out) + "\n");
 } catch (e) {
   process.stdout.write(JSON.stringify({ error: String(e?.message ?? e), status: e?.status ?? null }) + "\n");

@@ -17,6 +17,9 @@ CLAUDE_BIN_LINK = NODE_MODULES / ".bin" / "claude"
 CLAUDE_NATIVE = NODE_MODULES / "claude-code-native" / "bin" / "claude.exe"
 REAL_KEY_A = "sk-ant-api03-dario-test-REAL-anthropic-key-0001"
 REAL_KEY_O = "sk-proj-dario-test-REAL-openai-key-0002"
+REAL_KEY_G = "AIzaSyDarioTestREALgeminiKey000000004"
+CODEX = NODE_MODULES / ".bin" / "codex"
+GEMINI_CLI = NODE_MODULES / ".bin" / "gemini"
 ENV_KEY_VAR = "DARIO_TEST_SECRET_KEY"
 ENV_KEY_VALUE = "sk-env-dario-test-secret-from-env-0003"
 
@@ -26,6 +29,7 @@ def configure(home: Path, upstream_url: str, *, env_key_backend: bool = False) -
     cfg.add_backend("anthropic", [REAL_KEY_A], upstream_url, "anthropic")
     cfg.add_backend("openai", [REAL_KEY_O], upstream_url + "/v1", "openai")  # what gpt-* routes to
     cfg.add_backend("oai", [REAL_KEY_O], upstream_url + "/v1", "openai")  # for explicit oai: prefixes
+    cfg.add_backend("gemini", [REAL_KEY_G], upstream_url, "gemini")  # what gemini-* routes to
     if env_key_backend:
         cfg.add_backend("envkeyed", [f"env:{ENV_KEY_VAR}"], upstream_url + "/v1", "openai")
     cfg.save()
@@ -34,7 +38,8 @@ def configure(home: Path, upstream_url: str, *, env_key_backend: bool = False) -
 def base_env(home: Path, **extra: str) -> dict[str, str]:
     """A clean environment: no provider keys or base URLs leak in from the machine."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ANTHROPIC_", "OPENAI_", "DARIO_", "NODE_OPTIONS", "BUN_OPTIONS", "PYTHONPATH"))}
+           if not k.startswith(("ANTHROPIC_", "OPENAI_", "GEMINI_", "GOOGLE_", "DARIO_", "NODE_OPTIONS",
+                                "BUN_OPTIONS", "PYTHONPATH", "CODEX_"))}
     env.update({"DARIO_HOME": str(home), "HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"),
                 "DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "NO_COLOR": "1"})
     env.update(extra)
