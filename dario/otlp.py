@@ -18,9 +18,12 @@ from dario.redact import redact
 ENV_VAR = "DARIO_OTLP_ENDPOINT"
 
 # dario backend name -> gen_ai.provider.name well-known value
-_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "groq": "groq", "deepseek": "deepseek",
+_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "gemini": "gcp.gemini", "groq": "groq", "deepseek": "deepseek",
               "mistral": "mistral_ai", "xai": "x_ai", "perplexity": "perplexity", "cohere": "cohere"}
+# protocol -> provider name, for backends of no known provider (OTel GenAI names)
+_PROTOCOL_PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "responses": "openai", "gemini": "gcp.gemini"}
 _HOST_PROVIDERS = {"api.anthropic.com": "anthropic", "api.openai.com": "openai", "api.groq.com": "groq",
+                   "generativelanguage.googleapis.com": "gcp.gemini",
                    "api.deepseek.com": "deepseek", "api.mistral.ai": "mistral_ai", "api.x.ai": "x_ai"}
 
 
@@ -60,7 +63,8 @@ def provider_name(rec: CallRecord) -> str | None:
     if backend in _PROVIDERS:
         return _PROVIDERS[backend]
     host, _ = _server(rec)
-    return _HOST_PROVIDERS.get(host or "") or rec.protocol_out or rec.protocol_in
+    proto = rec.protocol_out or rec.protocol_in
+    return _HOST_PROVIDERS.get(host or "") or _PROTOCOL_PROVIDERS.get(proto or "", proto)
 
 
 def span_attributes(rec: CallRecord) -> dict[str, Any]:

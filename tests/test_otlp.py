@@ -102,3 +102,15 @@ def test_endpoint_resolution(monkeypatch):
     assert resolve_endpoint("http://cli:4318", {}) == "http://cli:4318"
     assert traces_url("http://x:4318/") == "http://x:4318/v1/traces"
     assert traces_url("http://x:4318/v1/traces") == "http://x:4318/v1/traces"
+
+
+def test_provider_names_for_every_protocol():
+    from dario.otlp import provider_name, span_attributes
+    gem = CallRecord(backend="gemini", model="gemini-2.5-flash", protocol_in="responses", protocol_out="gemini",
+                     status=200, input_tokens=21, output_tokens=9, reasoning_tokens=3)
+    assert provider_name(gem) == "gcp.gemini"
+    assert span_attributes(gem)["server.address"] == "generativelanguage.googleapis.com"
+    own = CallRecord(backend="my-gateway", protocol_in="gemini", protocol_out="responses", status=200)
+    assert provider_name(own) == "openai"  # a Responses backend of no known provider
+    own.protocol_out = "gemini"
+    assert provider_name(own) == "gcp.gemini"

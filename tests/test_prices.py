@@ -36,6 +36,20 @@ CASES = [
     # DeepSeek context-caching docs: hit and miss counts, hits at the cache-hit price
     ("openai", "deepseek-chat", {"prompt_tokens": 1000, "completion_tokens": 200, "prompt_cache_hit_tokens": 800,
                                  "prompt_cache_miss_tokens": 200}, (200 * 0.27 + 800 * 0.07 + 200 * 1.10) / 1e6),
+    # OpenAI Responses: cached_tokens inside input_tokens, reasoning inside output_tokens
+    ("responses", "gpt-4o", {"input_tokens": 2006, "input_tokens_details": {"cached_tokens": 1920},
+                             "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 0},
+                             "total_tokens": 2306}, (86 * 2.5 + 1920 * 1.25 + 300 * 10) / 1e6),
+    ("responses", "o3", {"input_tokens": 75, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": 1186,
+                         "output_tokens_details": {"reasoning_tokens": 1024}, "total_tokens": 1261},
+     (75 * 2 + 1186 * 8) / 1e6),
+    # Gemini thinking docs: thoughtsTokenCount is output, beside candidatesTokenCount
+    ("gemini", "gemini-2.5-flash", {"promptTokenCount": 10, "candidatesTokenCount": 50, "thoughtsTokenCount": 200,
+                                    "totalTokenCount": 260}, (10 * 0.30 + 250 * 2.50) / 1e6),
+    # Gemini caching: promptTokenCount includes cachedContentTokenCount; over 200K the long-context tier
+    ("gemini", "gemini-2.5-pro", {"promptTokenCount": 300_000, "cachedContentTokenCount": 100_000,
+                                  "candidatesTokenCount": 1000, "totalTokenCount": 301_000},
+     (200_000 * 2.5 + 100_000 * 0.25 + 1000 * 15) / 1e6),
 ]
 
 

@@ -307,7 +307,7 @@ def test_models_in_both_shapes(proxy, upstream):
     ids2 = [m.id for m in ant(proxy).models.list()]
     assert ids2 == ids
     h = requests.get(proxy.url + "/health").json()
-    assert h["status"] == "ok" and h["backends"] == ["anthropic", "oai"]
+    assert h["status"] == "ok" and h["backends"] == ["anthropic", "gemini", "oai", "oair"]
 
 
 def test_count_tokens_passes_through(proxy, upstream):

@@ -149,3 +149,43 @@ def test_report_shows_cache_hit_rates_and_what_the_cache_saved(tmp_path):
     assert f"${saved:.6f}" in html
     # per model: 800 read of 1100 prompt tokens
     assert f"{800 / 1100:.0%}" in html
+
+
+def test_transcripts_of_responses_and_gemini_calls_read_through_their_adapters():
+    """The report reads a Responses or Gemini call as the backend was asked it: messages, tool calls
+    and results, and the streamed answer rebuilt from the SSE the client got."""
+    import json as _json
+    from dario.pipeline.sse import SSEParser
+    from dario.protocols import adapter
+    from dario.report.transcript import parse_request, parse_response
+
+    req = {"model": "m", "instructions": "Be brief.", "previous_response_id": "resp_gone", "input": [
+        {"role": "user", "content": "Weather?"},
+        {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "sunny"}], "stream": True}
+    msgs, facts = parse_request(_json.dumps(req).encode(), "responses")
+    kinds = [(m.role, [p.kind for p in m.parts]) for m in msgs]
+    assert kinds == [("system", ["text"]), ("user", ["text"]), ("assistant", ["tool_call"]), ("user", ["tool_result"])]
+    assert msgs[3].parts[0].text == "sunny" and facts["stream"] is True
+
+    gem = {"systemInstruction": {"parts": [{"text": "sys"}]}, "contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    msgs, _ = parse_request(_json.dumps(gem).encode(), "gemini")
+    assert [(m.role, m.parts[0].text) for m in msgs] == [("system", "sys"), ("user", "hi")]
+
+    # a streamed answer, as the Gemini client received it
+    internal = [{"type": "message_start", "message": {"id": "msg_1", "model": "m", "usage": {}}},
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hel"}},
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "lo"}},
+                {"type": "content_block_stop", "index": 0},
+                {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+                {"type": "message_stop"}]
+    for proto in ("gemini", "responses"):
+        w = adapter(proto).stream_from_internal("m", {"store": False})
+        sent = b"".join(f for ev in internal for f in w.feed(SSEParser().feed(
+            f"event: {ev['type']}\ndata: {_json.dumps(ev)}\n\n".encode())[0])) + b"".join(w.finish())
+        resp = parse_response(sent, proto)
+        assert resp.message and [p.text for p in resp.message.parts] == ["Hello"], proto
+    plain = adapter("gemini").response_from_internal({"content": [{"type": "text", "text": "Hi"}],
+                                                      "stop_reason": "end_turn", "usage": {}}, "m")
+    assert parse_response(_json.dumps(plain).encode(), "gemini").message.parts[0].text == "Hi"

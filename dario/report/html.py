@@ -141,8 +141,8 @@ def _conversation_html(n: int, key: str, items: list[tuple[int, dict]]) -> str:
     seen = 0  # messages already shown in this conversation
     last_resp_shown = False
     for i, c in items:
-        msgs, facts = parse_request(c.get("request_body"))
-        resp = parse_response(c.get("response_body"))
+        msgs, facts = parse_request(c.get("request_body"), c.get("protocol_in"))
+        resp = parse_response(c.get("response_body"), c.get("protocol_in"))
         body = []
         if c.get("request_body") is None and c.get("response_body") is None:
             body.append('<div class="muted">bodies were not captured for this call</div>')

@@ -1,8 +1,9 @@
 """Stored request/response bodies -> a protocol-neutral transcript.
 
-One tolerant parser covers both protocols' shapes (Anthropic content blocks, OpenAI
-parts and tool_calls), so a body is read by what it contains rather than by which
-protocol the record claims: the pipeline may store either side of a translation.
+One tolerant parser covers the Anthropic and OpenAI Chat shapes (content blocks, parts and
+tool_calls), so such a body is read by what it contains. Responses and Gemini bodies (stored
+as their client sent and received them) are first read into the internal form by their own
+adapter: the same mapping the pipeline uses, so the report shows what the backend was asked.
 Streamed responses are rebuilt from the relayed SSE text.
 """
 
@@ -114,11 +115,29 @@ def _message(m: dict) -> Message:
     return Message(role, parts)
 
 
-def parse_request(body: bytes | None) -> tuple[list[Message], dict[str, Any]]:
+_VIA_INTERNAL = ("responses", "gemini")  # protocols read through their adapter
+
+
+def _internal_request(data: dict, protocol: str) -> dict | None:
+    from dario.protocols import adapter
+    try:  # previous_response_id names state this process does not hold: the transcript shows the call's own part
+        internal = adapter(protocol).request_to_internal({k: v for k, v in data.items()
+                                                          if k != "previous_response_id"}, str(data.get("model") or ""))
+    except Exception:
+        return None
+    internal["tools"] = [{"name": t.get("name")} for t in internal.get("tools") or []]
+    return internal
+
+
+def parse_request(body: bytes | None, protocol: str | None = None) -> tuple[list[Message], dict[str, Any]]:
     """(messages including any system prompt first, other facts: model, tools, stream)."""
     data = _json(body) if body else None
     if not isinstance(data, dict):
         return [], {}
+    if protocol in _VIA_INTERNAL:
+        stream = bool(data.get("stream"))
+        data = _internal_request(data, protocol) or data
+        data["stream"] = data.get("stream") or stream
     msgs: list[Message] = []
     system = data.get("system")
     if system:
@@ -139,10 +158,29 @@ def _error_text(err: Any) -> str:
     return str(err)
 
 
-def parse_response(body: bytes | None) -> Response:
+def _internal_response(text: str, protocol: str) -> str | None:
+    """A Responses or Gemini answer (JSON, or the SSE the client got) as an internal-form one."""
+    from dario.protocols import adapter
+    a = adapter(protocol)
+    try:
+        if text.lstrip()[:16].startswith(("event:", "data:", ":")):
+            parser, reader = SSEParser(), a.stream_to_internal("")
+            events = [ie for ev in parser.feed(text.encode()) + parser.flush() for ie in reader.events(ev)]
+            return "".join(f"event: {e.event}\ndata: {e.data}\n\n" for e in events + reader.finish_events())
+        data = _json(text)
+        if isinstance(data, dict) and "error" not in data:
+            return json.dumps(a.response_to_internal(data, str(data.get("model") or data.get("modelVersion") or "")))
+    except Exception:
+        return None
+    return None
+
+
+def parse_response(body: bytes | None, protocol: str | None = None) -> Response:
     if not body:
         return Response()
     text = bytes(body).decode("utf-8", "replace")
+    if protocol in _VIA_INTERNAL:
+        text = _internal_response(text, protocol) or text
     head = text.lstrip()[:16]
     if head.startswith(("event:", "data:", ":")):
         return _parse_sse(text)

@@ -67,6 +67,15 @@ PRICES: dict[str, Price] = {
     "o1-mini": (1.10, 4.40, 0.55, 1.10),
     "o1-pro": (150.0, 600.0, 150.0, 150.0),
     "o1": (15.0, 60.0, 7.50, 15.0),
+    # -- Google Gemini (API, paid tier; cache reads at the context-caching price; a cache's
+    #    storage is billed per hour, not per token written, so writes cost plain input) -----
+    "gemini-3-pro": (2.0, 12.0, 0.20, 2.0),
+    "gemini-3-flash": (0.50, 3.0, 0.05, 0.50),
+    "gemini-2.5-pro": (1.25, 10.0, 0.125, 1.25),
+    "gemini-2.5-flash-lite": (0.10, 0.40, 0.01, 0.10),
+    "gemini-2.5-flash": (0.30, 2.50, 0.03, 0.30),
+    "gemini-2.0-flash-lite": (0.075, 0.30, 0.075, 0.075),
+    "gemini-2.0-flash": (0.10, 0.40, 0.025, 0.10),
     # -- DeepSeek -----------------------------------------------------------
     "deepseek-chat": (0.27, 1.10, 0.07, 0.27),
     "deepseek-reasoner": (0.55, 2.19, 0.14, 0.55),
@@ -75,6 +84,8 @@ PRICES: dict[str, Price] = {
 # input, cache reads and cache writes together, as the providers do.
 TIERS: dict[str, tuple[int, Price]] = {
     "claude-sonnet-4": (200_000, (6.0, 22.50, 0.60, 7.50)),
+    "gemini-3-pro": (200_000, (4.0, 18.0, 0.40, 4.0)),
+    "gemini-2.5-pro": (200_000, (2.50, 15.0, 0.25, 2.50)),
 }
 ONE_HOUR_WRITE = 2.0  # x the base input price (Anthropic)
 _BY_LENGTH = sorted(PRICES, key=len, reverse=True)
