@@ -127,6 +127,17 @@ def test_genai_stream_of_a_function_call_translated(proxy, upstream):
     assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
 
 
+def test_settings_with_no_counterpart_are_named(proxy, upstream):
+    r = requests.post(proxy.url + "/v1beta/models/anthropic:claude-sonnet-4-5:generateContent", json={
+        "contents": [{"role": "user", "parts": [{"text": "hi"}]}], "tools": [{"googleSearch": {}}],
+        "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}],
+        "generationConfig": {"temperature": 0.2, "seed": 7, "presencePenalty": 0.5}})
+    assert r.status_code == 200
+    assert r.headers["x-dario-not-carried"] == ("googleSearch,safetySettings,generationConfig.presencePenalty,"
+                                                "generationConfig.seed")
+    assert "tools" not in upstream.last().body and upstream.last().body["temperature"] == 0.2
+
+
 def test_translated_count_tokens_is_an_estimate_in_gemini_shape(proxy, upstream):
     r = gclient(proxy).models.count_tokens(model="anthropic:claude-x", contents="hello there")
     assert r.total_tokens > 0

@@ -182,8 +182,9 @@ def test_reasoning_round_trips_through_encrypted_content(proxy, upstream):
 
 def test_hosted_tools_are_not_offered_and_the_answer_says_so(proxy, upstream):
     r = requests.post(proxy.url + "/v1/responses", json={
-        "model": "anthropic:claude-x", "input": "hi", "tools": [WEATHER, {"type": "web_search"}]})
-    assert r.status_code == 200 and r.headers["x-dario-not-carried"] == "web_search"
+        "model": "anthropic:claude-x", "input": "hi", "tools": [WEATHER, {"type": "web_search"}],
+        "prompt_cache_key": "k", "service_tier": "flex", "store": False, "include": ["reasoning.encrypted_content"]})
+    assert r.status_code == 200 and r.headers["x-dario-not-carried"] == "web_search,prompt_cache_key,service_tier"
     assert [t["name"] for t in upstream.last().body["tools"]] == ["get_weather"]
 
 

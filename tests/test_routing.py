@@ -95,3 +95,46 @@ def test_redact_literal_and_fields():
 def test_redact_leaves_ordinary_words_and_paths():
     text = "/home/me/dario-dev-checkout and task-runner-12345678 and skeleton-keys"
     assert redact(text) == text
+
+
+def test_gemini_keys_in_the_query_never_leave_as_dario_tokens():
+    """Gemini's ?key= is dropped on the way to a backend (which gets dario's key), and a run token
+    in it is taken off a passthrough URL, while the child's own key stays on its own call."""
+    from dario.core.call import Call, CallContext
+    from dario.pipeline.routing import Router, route_call
+    from dario.protocols import adapter
+
+    gem = Backend("gemini", "gemini", "https://generativelanguage.googleapis.com", ["AIzaDario"])
+    base = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5-flash:streamGenerateContent"
+
+    def routed(router, query, observe=False):
+        ctx = CallContext(source="shim", target=f"{base}?{query}", run_tokens=("dario-run-abc",), observe=observe)
+        call = Call(None, ctx, adapter("gemini"), "generate", base.split(".com", 1)[1], query)
+        call.model_requested, call.stream = "gemini-2.5-flash", True
+        route_call(router, call)
+        return call.url
+
+    assert routed(Router({"gemini": gem}), "alt=sse&key=dario-run-abc") == base + "?alt=sse"
+    assert routed(Router({"gemini": gem}), "key=users-own&alt=sse") == base + "?alt=sse"  # dario's key instead
+    assert routed(Router({}), "alt=sse&key=dario-run-abc") == base + "?alt=sse"  # passthrough: no token
+    assert routed(Router({}), "alt=sse&key=users-own") == base + "?alt=sse&key=users-own"
+    assert routed(Router({"gemini": gem}), "alt=sse&key=users-own", observe=True).endswith("key=users-own")
+
+
+def test_gemini_names_route_to_the_gemini_backend_and_responses_to_a_backend_that_serves_it():
+    gem = Backend("gemini", "gemini", "https://generativelanguage.googleapis.com", ["k"])
+    other = Backend("vertexish", "gemini", "https://gw.example", ["k"])
+    oai = Backend("openai", "openai", "https://api.openai.com/v1", ["k"])
+    groq = Backend("groq", "openai", "https://api.groq.com/openai/v1", ["k"])
+    r = Router({"gemini": gem, "vertexish": other, "openai": oai, "groq": groq})
+    assert r.resolve("gemini-2.5-pro").backend is gem
+    assert Router({"vertexish": other}).resolve("gemini-2.5-pro").backend is other  # the only one of its kind
+    with pytest.raises(RoutingError, match="gemini-kind"):
+        Router({"a": other, "b": Backend("b", "gemini", "https://b", ["k"])}).resolve("gemini-x")
+    assert r.for_host("generativelanguage.googleapis.com") is gem
+    assert oai.adapter_for("responses", "gpt-5").name == "responses"  # OpenAI serves /v1/responses
+    assert oai.adapter_for("openai", "gpt-5").name == "openai"
+    assert oai.adapter_for("anthropic", "gpt-5.1-codex").name == "responses"  # served only there
+    assert groq.adapter_for("responses", "llama").name == "openai"  # translated to Chat Completions
+    assert Backend("g2", "openai", "https://x/v1", responses=True).adapter_for("responses", "m").name == "responses"
+    assert gem.adapter_for("responses", "gemini-x").name == "gemini"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.fake_upstream import ANSWER
 from tests.support.shim import (CLAUDE_BIN_LINK, CLAUDE_NATIVE, CLAUDE_NODE, ENV_KEY_VALUE, ENV_KEY_VAR, REAL_KEY_A,
-                                REAL_KEY_O, base_env, configure, dario_cmd, run_shim)
+                                REAL_KEY_G, REAL_KEY_O, base_env, configure, dario_cmd, run_shim)
 
 PY = sys.executable
 
@@ -107,12 +107,13 @@ def test_child_env_has_the_shim_and_never_a_real_key(tmp_path, upstream):
     r = run_shim(home, PY, "-c", script, env=env)
     child = json.loads(r.stdout)
     dump = r.stdout.decode()
-    for secret in (REAL_KEY_A, REAL_KEY_O, ENV_KEY_VALUE):
+    for secret in (REAL_KEY_A, REAL_KEY_O, REAL_KEY_G, ENV_KEY_VALUE):
         assert secret not in dump
     assert ENV_KEY_VAR not in child
     token = child["DARIO_SHIM_TOKEN"]
     assert token.startswith("dario-run-")
-    assert child["ANTHROPIC_API_KEY"] == token and child["OPENAI_API_KEY"] == token
+    assert child["ANTHROPIC_API_KEY"] == child["OPENAI_API_KEY"] == child["GEMINI_API_KEY"] == token
+    assert "generativelanguage.googleapis.com" in child["DARIO_SHIM_HOSTS"].split(",")
     assert child["NODE_OPTIONS"].startswith("--require ") and child["NODE_OPTIONS"].endswith("--max-old-space-size=200")
     assert child["PYTHONPATH"].split(os.pathsep)[0].endswith(os.path.join("dario", "shim", "injector"))
     assert child["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:") and token in child["ANTHROPIC_BASE_URL"]

@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.fake_upstream import ANSWER, TOOL_ARGS
 from tests.support.node import CLIENT as NODE_CLIENT, needs_node
-from tests.support.shim import REAL_KEY_A, REAL_KEY_O, ROOT, base_env, dario_cmd, run_shim
+from tests.support.shim import REAL_KEY_A, REAL_KEY_G, REAL_KEY_O, ROOT, base_env, dario_cmd, run_shim
 
 PY_CLIENT = ROOT / "tests" / "py_clients" / "sdk_client.py"
 PY_SPAWN = ROOT / "tests" / "py_clients" / "spawn.py"
@@ -32,7 +32,8 @@ def last_json(r) -> dict:
 
 # dario points the base-URL variables at its fallback; without them the SDK calls its default host,
 # which only the in-process payload/injector can catch
-NO_BASE_URL = ("env", "-u", "ANTHROPIC_BASE_URL", "-u", "OPENAI_BASE_URL", "-u", "OPENAI_API_BASE")
+NO_BASE_URL = ("env", "-u", "ANTHROPIC_BASE_URL", "-u", "OPENAI_BASE_URL", "-u", "OPENAI_API_BASE",
+               "-u", "GOOGLE_GEMINI_BASE_URL")
 DEFAULT_URL = {"anthropic": "https://api.anthropic.com/v1/messages",
                "openai": "https://api.openai.com/v1/chat/completions"}
 
@@ -74,6 +75,29 @@ def test_python_sdk_under_the_shim(home, upstream, sdk, mode, via):
     # every call is metered: an OpenAI stream that did not ask for usage gets it asked for upstream
     # (and hidden from the client: tests/test_stream_usage.py)
     assert rows[0]["output_tokens"] == 9 and rows[0]["stream"] == (mode != "sync")
+
+
+@pytest.mark.parametrize("sdk, backend, path", [
+    ("responses", "openai", "/v1/responses"),
+    ("genai", "gemini", "/models/gemini-2.5-flash:"),
+], ids=["responses", "gemini"])
+@pytest.mark.parametrize("mode", ["sync", "stream"])
+def test_python_responses_and_genai_under_the_shim(home, upstream, sdk, backend, path, mode):
+    """Their SDKs' default hosts (api.openai.com, generativelanguage.googleapis.com), caught in-process;
+    the child holds no key: the run token stands in for OPENAI_API_KEY / GEMINI_API_KEY."""
+    r = run_shim(home, *NO_BASE_URL, sys.executable, str(PY_CLIENT), sdk, mode)
+    assert r.returncode == 0, r.stderr.decode()
+    out = last_json(r)
+    assert out.get("text") == ANSWER, out
+    calls = [s for s in upstream.requests if path in s.path]
+    assert calls, [s.path for s in upstream.requests]
+    assert all("dario-run-" not in json.dumps(s.headers) + s.path for s in calls)
+    if backend == "gemini":
+        assert calls[-1].headers["x-goog-api-key"] == REAL_KEY_G
+    rows = [x for x in log_rows(home) if x["protocol_in"]]
+    assert rows[0]["protocol_in"] == rows[0]["protocol_out"] == ("gemini" if sdk == "genai" else sdk)
+    assert rows[0]["backend"] == backend and rows[0]["status"] == 200
+    assert rows[0]["output_tokens"] == 9 and rows[0]["source"] == "shim"
 
 
 # -- Node SDKs (fetch underneath) ---------------------------------------------------------

@@ -125,3 +125,16 @@ def test_known_local_backend_needs_no_key(tmp_path):
 def test_proxy_refuses_a_public_bind_without_dario_api_key(tmp_path):
     r = dario(tmp_path, "proxy", "--host", "0.0.0.0", "--port", "0")
     assert r.returncode == 2 and "DARIO_API_KEY" in r.stderr
+
+
+def test_backend_responses_setting_and_the_gemini_kind(tmp_path):
+    r = dario(tmp_path, "backend", "add", "gw", "--base-url", "https://gw.example/v1", "--key", "k", "--responses")
+    assert r.returncode == 0, r.stderr
+    r = dario(tmp_path, "backend", "add", "gemini", "--key", "env:GEMINI_API_KEY")
+    assert r.returncode == 0 and "gemini at https://generativelanguage.googleapis.com" in r.stdout
+    cfg = load_config(tmp_path)
+    assert cfg.backends["gw"].responses is True and cfg.backends["gw"].serves_responses
+    assert cfg.backends["gemini"].kind == "gemini" and cfg.backends["gemini"].responses is None
+    r = dario(tmp_path, "backend", "add", "g2", "--base-url", "https://g", "--kind", "gemini", "--key", "k",
+              "--no-responses")
+    assert r.returncode == 2 and "openai-kind" in r.stderr

@@ -121,8 +121,8 @@ class OpenAIResponsesAdapter(OpenAIChatAdapter):
         return None  # Responses streams always end with their usage
 
     def not_carried(self, body: dict) -> list[str]:
-        from dario.pipeline.translate.responses_api import HOSTED_TOOLS
-        return [t.get("type") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
+        from dario.pipeline.translate.responses_api import not_carried
+        return not_carried(body)
 
     # -- the internal form
     def request_to_internal(self, body: dict, model: str) -> dict:

@@ -1,6 +1,8 @@
-"""Runs one call with the official anthropic or openai SDK, default base URL, and prints one JSON line.
+"""Runs one call with an official SDK (anthropic, openai Chat, openai Responses, google-genai),
+default base URL, and prints one JSON line.
 
 usage: sdk_client.py anthropic|openai sync|async|stream|astream|tools|atools
+       sdk_client.py responses|genai sync|stream
 """
 import asyncio
 import json
@@ -64,6 +66,38 @@ if provider == "anthropic":
             block = final.content[0]
             out["text" if block.type == "text" else "tool_input"] = (
                 block.text if block.type == "text" else block.input)
+elif provider == "responses":
+    import openai
+
+    def run_sync():
+        c = openai.OpenAI(max_retries=0)
+        if mode == "sync":
+            raw = c.responses.with_raw_response.create(model="gpt-5", input="hi")
+            out["url"] = str(raw.http_response.url)
+            out["text"] = raw.parse().output_text
+        else:
+            with c.responses.stream(model="gpt-5", input="hi") as s:
+                out["deltas"] = [e.delta for e in s if e.type == "response.output_text.delta"]
+                out["text"] = s.get_final_response().output_text
+
+    async def run_async():
+        raise SystemExit("responses: sync and stream only")
+elif provider == "genai":
+    from google import genai
+    from google.genai import types
+
+    def run_sync():
+        c = genai.Client(http_options=types.HttpOptions(retry_options=types.HttpRetryOptions(attempts=1)))
+        if mode == "sync":
+            r = c.models.generate_content(model="gemini-2.5-flash", contents="hi")
+            out["text"] = r.text
+        else:
+            chunks = list(c.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+            out["deltas"] = [ch.text for ch in chunks if ch.text]
+            out["text"] = "".join(out["deltas"])
+
+    async def run_async():
+        raise SystemExit("genai: sync and stream only")
 else:
     import openai
 

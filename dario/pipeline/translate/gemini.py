@@ -368,8 +368,20 @@ def _tools_in(body: dict) -> tuple[list[dict], dict | None]:
     return tools, choice
 
 
+_CARRIED = frozenset({"contents", "systemInstruction", "system_instruction", "tools", "toolConfig",
+                      "generationConfig", "model", "generateContentRequest"})
+_CARRIED_CONFIG = frozenset({"maxOutputTokens", "temperature", "topP", "topK", "stopSequences", "responseMimeType",
+                             "responseSchema", "responseJsonSchema", "thinkingConfig", "candidateCount"})
+
+
 def not_carried(body: dict) -> list[str]:
-    return [k for t in _l(body.get("tools")) for k in _d(t) if k in HOSTED_TOOLS]
+    """Tools Google runs itself, and settings with no counterpart (safetySettings, seed, penalties),
+    named in x-dario-not-carried rather than dropped without a word."""
+    tools = [k for t in _l(body.get("tools")) for k in _d(t) if k in HOSTED_TOOLS]
+    fields = sorted(k for k in body if k not in _CARRIED and body[k] is not None)
+    cfg = _d(body.get("generationConfig"))
+    fields += sorted(f"generationConfig.{k}" for k in cfg if k not in _CARRIED_CONFIG and cfg[k] is not None)
+    return tools + fields
 
 
 # ------------------------------------------------------------------ internal -> Gemini (requests)

@@ -42,6 +42,22 @@ HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "file_search", "co
                           "apply_patch", "tool_search"})
 
 
+# request fields a translated call carries (or honours itself: store, include, previous_response_id)
+CARRIED = frozenset({"model", "input", "instructions", "tools", "tool_choice", "parallel_tool_calls", "reasoning",
+                     "max_output_tokens", "temperature", "top_p", "text", "stream", "store", "include",
+                     "previous_response_id", "user", "safety_identifier", "metadata", "stream_options"})
+
+
+def not_carried(body: dict) -> list[str]:
+    """What of a Responses request another backend is not given: tools only OpenAI runs, and settings
+    with no counterpart (prompt_cache_key, service_tier, ...), named so nothing goes without a word."""
+    tools = [t.get("type") for t in body.get("tools") or [] if isinstance(t, dict) and t.get("type") in HOSTED_TOOLS]
+    fields = sorted(k for k in body if k not in CARRIED and k not in _REFUSED and body[k] is not None)
+    if _dict(body.get("text")).get("verbosity"):
+        fields.append("text.verbosity")
+    return tools + fields
+
+
 def _dict(v: Any) -> dict:
     return v if isinstance(v, dict) else {}
 
