@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from dario.core.call import Call
-from dario.core.errors import CallError
 from dario.store import pricing
 
 DEFAULT_MAX_OUTPUT = 8192  # a call that names no max_tokens may still answer at length

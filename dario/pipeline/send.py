@@ -15,7 +15,6 @@ import aiohttp
 
 from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
-from dario.core.errors import CallError
 from dario.pipeline.backends import KeyUnavailable
 from dario.pipeline.credentials import response_headers, upstream_headers
 from dario.pipeline.keys import LIMITED, KeyPool, Limited

@@ -39,10 +39,10 @@ def stop_reason(finish: str | None, *, has_tool_calls: bool = False) -> str:
 
 # Usage rules live with each protocol's adapter (one rule per provider field); the
 # translators use them under these names.
-from dario.protocols.anthropic import usage_from_wire as usage_from_anthropic  # noqa: E402
-from dario.protocols.anthropic import usage_to_wire as anthropic_usage  # noqa: E402
-from dario.protocols.openai_chat import usage_from_wire as usage_from_openai  # noqa: E402
-from dario.protocols.openai_chat import usage_to_wire as openai_usage  # noqa: E402
+from dario.protocols.anthropic import usage_from_wire as usage_from_anthropic  # noqa: E402,F401
+from dario.protocols.anthropic import usage_to_wire as anthropic_usage  # noqa: E402,F401
+from dario.protocols.openai_chat import usage_from_wire as usage_from_openai  # noqa: E402,F401
+from dario.protocols.openai_chat import usage_to_wire as openai_usage  # noqa: E402,F401
 
 
 def parse_arguments(raw: Any) -> dict:
@@ -64,3 +64,50 @@ def parse_arguments(raw: Any) -> dict:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_object(data: str) -> dict | None:
+    """An SSE event's JSON object, or None (junk, a list, [DONE])."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+class InternalEvents:
+    """What every stream translator INTO the internal form shares: internal (Anthropic Messages)
+    events built one block at a time, a new text or thinking delta continuing the open block of
+    its kind or opening one."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._open: tuple[str, int] | None = None  # ("text" | "thinking" | "tool", block index)
+
+    def _ev(self, obj: dict):
+        from dario.pipeline.sse import SSEEvent
+        return SSEEvent(obj["type"], dumps(obj))
+
+    def _close(self) -> list:
+        if self._open is None:
+            return []
+        index, self._open = self._open[1], None
+        return [self._ev({"type": "content_block_stop", "index": index})]
+
+    def _open_block(self, kind: str, block: dict) -> tuple[list, int]:
+        out = self._close()
+        index = self._next
+        self._next += 1
+        self._open = (kind, index)
+        out.append(self._ev({"type": "content_block_start", "index": index, "content_block": block}))
+        return out, index
+
+    def _delta(self, kind: str, delta: dict) -> list:
+        if self._open is not None and self._open[0] == kind:
+            out, index = [], self._open[1]
+        else:
+            block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "",
+                                                                         "signature": ""}
+            out, index = self._open_block(kind, block)
+        out.append(self._ev({"type": "content_block_delta", "index": index, "delta": delta}))
+        return out

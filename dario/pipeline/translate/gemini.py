@@ -23,7 +23,7 @@ from dario.core.text import text_of
 from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, frame
 from dario.pipeline.translate import TranslationError
-from dario.pipeline.translate._common import dumps
+from dario.pipeline.translate._common import InternalEvents, dumps, load_object, parse_arguments
 from dario.pipeline.translate.requests import (
     DEFAULT_MAX_TOKENS,
     _BUDGETS,
@@ -636,11 +636,8 @@ class FromInternal:
     def feed(self, ev: SSEEvent) -> list[bytes]:
         if self._done:
             return []
-        try:
-            obj = json.loads(ev.data)
-        except (ValueError, RecursionError):
-            return []
-        if not isinstance(obj, dict):
+        obj = load_object(ev.data)
+        if obj is None:
             return []
         kind = obj.get("type") or ev.event
         if kind == "message_start":
@@ -672,13 +669,9 @@ class FromInternal:
             if st["type"] == "thinking":
                 self._sig = st["sig"] or st["block"].get("signature") or None
             elif st["type"] == "tool_use":
-                try:
-                    args = json.loads(st["args"]) if st["args"].strip() else {}
-                except ValueError:
-                    args = {"_raw_arguments": st["args"]}
                 b = st["block"]
                 return [self._part({"functionCall": {"id": str(b.get("id", "")), "name": b.get("name", ""),
-                                                     "args": args if isinstance(args, dict) else {}}})]
+                                                     "args": parse_arguments(st["args"])}})]
         elif kind == "message_delta":
             self.usage.merge(self._usage_from(obj.get("usage")))
             self._stop = _d(obj.get("delta")).get("stop_reason") or self._stop
@@ -700,45 +693,17 @@ class FromInternal:
         return [] if self._done else self._end()
 
 
-class ToInternal:
+class ToInternal(InternalEvents):
     """A Gemini backend's `alt=sse` chunks -> internal events. Gemini sends no end event: the
     chunk that carries a finishReason is the last."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
         self.usage = Usage()
-        self._next = 0
-        self._open: tuple[str, int] | None = None
         self._calls: list[str] = []
         self._turn = uuid.uuid4().hex[:12]
         self._started = self._done = False
-
-    def _ev(self, obj: dict) -> SSEEvent:
-        return SSEEvent(obj["type"], dumps(obj))
-
-    def _close(self) -> list[SSEEvent]:
-        if self._open is None:
-            return []
-        index, self._open = self._open[1], None
-        return [self._ev({"type": "content_block_stop", "index": index})]
-
-    def _open_block(self, kind: str, block: dict) -> tuple[list[SSEEvent], int]:
-        out = self._close()
-        index = self._next
-        self._next += 1
-        self._open = (kind, index)
-        out.append(self._ev({"type": "content_block_start", "index": index, "content_block": block}))
-        return out, index
-
-    def _delta(self, kind: str, delta: dict) -> list[SSEEvent]:
-        if self._open is not None and self._open[0] == kind:
-            out, index = [], self._open[1]
-        else:
-            block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "",
-                                                                         "signature": ""}
-            out, index = self._open_block(kind, block)
-        out.append(self._ev({"type": "content_block_delta", "index": index, "delta": delta}))
-        return out
 
     def events(self, ev: SSEEvent) -> list[SSEEvent]:
         if self._done:

@@ -10,13 +10,12 @@ a custom tool's input (sent whole when its call is done).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, Callable
 
 from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, frame
-from dario.pipeline.translate._common import dumps
+from dario.pipeline.translate._common import InternalEvents, dumps, load_object, parse_arguments
 from dario.pipeline.translate.responses_api import (
     ToolNames,
     message_item,
@@ -26,13 +25,6 @@ from dario.pipeline.translate.responses_api import (
     status_of,
     usage_to_wire,
 )
-
-
-def _load(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):
-        return None
 
 
 def _d(v: Any) -> dict:
@@ -92,8 +84,8 @@ class FromInternal:
     def feed(self, ev: SSEEvent) -> list[bytes]:
         if self._done:
             return []
-        obj = _load(ev.data)
-        if not isinstance(obj, dict):
+        obj = load_object(ev.data)
+        if obj is None:
             return []
         kind = obj.get("type") or ev.event
         out = self._start()
@@ -208,11 +200,7 @@ class FromInternal:
                                     output_index=st["out"], summary_index=0,
                                     part={"type": "summary_text", "text": st["text"]}))
         else:
-            try:
-                inp = json.loads(st["args"]) if st["args"].strip() else {}
-            except ValueError:
-                inp = {"_raw_arguments": st["args"]}
-            item = self.names.call_item({**st["block"], "input": inp if isinstance(inp, dict) else {}}, st["id"])
+            item = self.names.call_item({**st["block"], "input": parse_arguments(st["args"])}, st["id"])
             if st["custom"]:
                 out.append(self._ev("response.custom_tool_call_input.delta", item_id=st["id"],
                                     output_index=st["out"], delta=item["input"]))
@@ -239,23 +227,19 @@ class FromInternal:
         return out
 
 
-class ToInternal:
+class ToInternal(InternalEvents):
     """A Responses backend's events -> internal (Anthropic Messages) events."""
 
     def __init__(self, model: str) -> None:
         from dario.protocols.openai_responses import usage_from_wire
+        super().__init__()
         self._usage_from = usage_from_wire
         self.model = model
         self.usage = Usage()
-        self._next = 0
-        self._open: tuple[str, int] | None = None  # ("text" | "thinking" | "tool", block index)
         self._tool_args: dict[int, str] = {}  # block index -> arguments streamed so far
         self._custom: dict[int, str] = {}  # block index -> custom input
         self._has_calls = False
         self._started = self._done = False
-
-    def _ev(self, obj: dict) -> SSEEvent:
-        return SSEEvent(obj["type"], dumps(obj))
 
     def _start(self, resp: dict) -> list[SSEEvent]:
         if self._started:
@@ -267,36 +251,11 @@ class ToInternal:
                "usage": {"input_tokens": 0, "output_tokens": 0}}
         return [self._ev({"type": "message_start", "message": msg})]
 
-    def _close(self) -> list[SSEEvent]:
-        if self._open is None:
-            return []
-        index = self._open[1]
-        self._open = None
-        return [self._ev({"type": "content_block_stop", "index": index})]
-
-    def _open_block(self, kind: str, block: dict) -> tuple[list[SSEEvent], int]:
-        out = self._close()
-        index = self._next
-        self._next += 1
-        self._open = (kind, index)
-        out.append(self._ev({"type": "content_block_start", "index": index, "content_block": block}))
-        return out, index
-
-    def _delta(self, kind: str, delta: dict) -> list[SSEEvent]:
-        if self._open is not None and self._open[0] == kind:
-            out, index = [], self._open[1]
-        else:
-            block = {"type": "text", "text": ""} if kind == "text" else {"type": "thinking", "thinking": "",
-                                                                         "signature": ""}
-            out, index = self._open_block(kind, block)
-        out.append(self._ev({"type": "content_block_delta", "index": index, "delta": delta}))
-        return out
-
     def events(self, ev: SSEEvent) -> list[SSEEvent]:
         if self._done:
             return []
-        obj = _load(ev.data)
-        if not isinstance(obj, dict):
+        obj = load_object(ev.data)
+        if obj is None:
             return []
         kind = obj.get("type") or ev.event
         out = self._start(_d(obj.get("response")))

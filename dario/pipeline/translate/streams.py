@@ -21,6 +21,7 @@ from dario.pipeline.protocol import ANTHROPIC, OPENAI, error_body
 from dario.pipeline.sse import SSEEvent, frame
 from dario.core.usage import Usage
 from dario.pipeline.translate._common import (
+    InternalEvents,
     anthropic_usage,
     dumps,
     finish_reason,
@@ -46,25 +47,21 @@ def _error_message(obj: dict) -> str:
     return str(err) if err else "upstream stream error"
 
 
-class OpenAIToAnthropicStream:
+class OpenAIToAnthropicStream(InternalEvents):
     """OpenAI chat.completion.chunk events -> Anthropic Messages stream events."""
 
     def __init__(self, model: str) -> None:
+        super().__init__()
         self.model = model
         self.usage = Usage()
         self._started = False
         self._done = False
-        self._next_index = 0
-        self._open: tuple[str, int] | None = None  # ("text"|"thinking"|"tool", block index)
         self._tools: dict[int, dict] = {}  # OpenAI tool index -> {"block", "id", "name", "pending"}
         self._finish: str | None = None
         self._refused = False
         self._retired = 0  # tool blocks whose index a later call reused
 
     # -- helpers
-    def _ev(self, obj: dict) -> SSEEvent:
-        return SSEEvent(obj["type"], dumps(obj))
-
     def _start(self, chunk: dict) -> list[SSEEvent]:
         if self._started:
             return []
@@ -73,31 +70,6 @@ class OpenAIToAnthropicStream:
                "model": self.model, "content": [], "stop_reason": None, "stop_sequence": None,
                "usage": {**anthropic_usage(self.usage), "output_tokens": 0}}
         return [self._ev({"type": "message_start", "message": msg})]
-
-    def _close(self) -> list[SSEEvent]:
-        if self._open is None:
-            return []
-        index = self._open[1]
-        self._open = None
-        return [self._ev({"type": "content_block_stop", "index": index})]
-
-    def _open_block(self, kind: str, block: dict) -> tuple[list[SSEEvent], int]:
-        out = self._close()
-        index = self._next_index
-        self._next_index += 1
-        self._open = (kind, index)
-        out.append(self._ev({"type": "content_block_start", "index": index, "content_block": block}))
-        return out, index
-
-    def _delta(self, kind: str, delta: dict) -> list[SSEEvent]:
-        if self._open is not None and self._open[0] == kind:
-            out, index = [], self._open[1]
-        else:
-            block = {"type": "text", "text": ""} if kind == "text" else \
-                {"type": "thinking", "thinking": "", "signature": ""}
-            out, index = self._open_block(kind, block)
-        out.append(self._ev({"type": "content_block_delta", "index": index, "delta": delta}))
-        return out
 
     def _tool_delta(self, tc: dict) -> list[SSEEvent]:
         idx = tc.get("index") if isinstance(tc.get("index"), int) else 0
