@@ -45,11 +45,12 @@ from dario.protocols.openai_chat import usage_from_wire as usage_from_openai  # 
 from dario.protocols.openai_chat import usage_to_wire as openai_usage  # noqa: E402,F401
 
 
-def parse_arguments(raw: Any) -> dict:
+def parse_arguments(raw: Any, strict: str | None = None) -> dict:
     """OpenAI tool-call arguments (a JSON string) -> an Anthropic `input` object.
 
-    Models do emit broken JSON; keeping the raw text beats failing a whole
-    conversation over one malformed call in its history.
+    Models do emit broken JSON; keeping the raw text beats failing a whole conversation over
+    one malformed call in an answer. `strict` (where, for the message): a request's call whose
+    arguments are not a JSON object is the client's 400 instead.
     """
     if isinstance(raw, dict):
         return raw
@@ -58,7 +59,13 @@ def parse_arguments(raw: Any) -> dict:
     try:
         val = json.loads(raw)
     except (TypeError, ValueError):
+        if strict:
+            from dario.pipeline.translate import TranslationError
+            raise TranslationError(f"{strict}: arguments are not valid JSON") from None
         return {"_raw_arguments": raw if isinstance(raw, str) else str(raw)}
+    if not isinstance(val, dict) and strict:
+        from dario.pipeline.translate import TranslationError
+        raise TranslationError(f"{strict}: arguments must be a JSON object")
     return val if isinstance(val, dict) else {"_raw_arguments": raw}
 
 

@@ -13,7 +13,6 @@ them), never dropped without a word. Two carriers make round trips exact:
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
@@ -121,20 +120,6 @@ def input_items(body: dict) -> list:
     return inp
 
 
-def _json_arguments(raw: Any, where: str) -> dict:
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or (isinstance(raw, str) and not raw.strip()):
-        return {}
-    try:
-        val = json.loads(raw)
-    except (TypeError, ValueError):
-        raise TranslationError(f"{where}: arguments are not valid JSON") from None
-    if not isinstance(val, dict):
-        raise TranslationError(f"{where}: arguments must be a JSON object")
-    return val
-
-
 def _file_block(p: dict) -> dict:
     m = _DATA_URL.match(p.get("file_data") or "") if isinstance(p.get("file_data"), str) else None
     if m and m.group(1) == "application/pdf":
@@ -239,7 +224,7 @@ def items_to_messages(items: list) -> tuple[list[str], list[dict]]:
         elif t == "function_call":
             add("assistant", [{"type": "tool_use", "id": str(it.get("call_id") or it.get("id") or ""),
                                "name": ToolNames.flat(it.get("name"), it.get("namespace")),
-                               "input": _json_arguments(it.get("arguments"), f"input[{n}] function_call")}])
+                               "input": parse_arguments(it.get("arguments"), f"input[{n}] function_call")}])
         elif t == "custom_tool_call":
             add("assistant", [{"type": "tool_use", "id": str(it.get("call_id") or it.get("id") or ""),
                                "name": ToolNames.flat(it.get("name"), it.get("namespace")),
