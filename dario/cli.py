@@ -12,7 +12,7 @@ from typing import List, Optional
 
 import typer
 
-from dario import __version__, cli_prices, cli_telemetry, cli_tools
+from dario import __version__, cli_cassette, cli_prices, cli_telemetry, cli_tools
 from dario.store.config import ConfigError, load_config
 from dario.store.home import CorruptFileError, dario_home, ensure_home
 
@@ -161,6 +161,25 @@ def _install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+# --record / --replay: the same options on `dario proxy` and `dario shim`
+RECORD = typer.Option(None, "--record", metavar="FILE", help="Write every LLM call to this cassette (appends).")
+REPLAY = typer.Option(None, "--replay", metavar="FILE", help="Answer every LLM call from this cassette: no "
+                                                             "network, no key, no backend needed.")
+ON_MISS = typer.Option("error", "--on-miss", metavar="error|passthrough|record",
+                       help="A call the cassette does not hold: an error (default), sent upstream, or sent "
+                            "upstream and appended.")
+REPLAY_TIMING = typer.Option("none", "--replay-timing", metavar="recorded|none|xN",
+                             help="Stream pace: as recorded, as fast as the client reads (default), or N times "
+                                  "faster than recorded.")
+REPLAY_IGNORE = typer.Option([], "--replay-ignore", metavar="PATH",
+                             help="A body path matching ignores (dotted, * for any element). Repeatable.")
+
+
+def cassette_options(record, replay, on_miss, timing, ignore):
+    from dario.cassette import CassetteOptions
+    return CassetteOptions(record=record, replay=replay, on_miss=on_miss, timing=timing, ignore=tuple(ignore))
+
+
 @app.command()
 def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
           port: int = typer.Option(3456, "--port", help="Port to bind (0: any free port)."),
@@ -178,11 +197,12 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
           budget: Optional[float] = typer.Option(None, "--budget", metavar="USD",
                                                  help="Refuse calls once this proxy has spent USD."),
           env_only: bool = typer.Option(False, "--env", help="Print the export lines for clients and exit."),
+          record: Optional[str] = RECORD, replay: Optional[str] = REPLAY, on_miss: str = ON_MISS,
+          replay_timing: str = REPLAY_TIMING, replay_ignore: List[str] = REPLAY_IGNORE,
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
     """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
     from dario.proxy.security import is_loopback
     from dario.proxy.server import build_app, start
-    from dario.runtime import open_runtime
 
     api_key = os.environ.get("DARIO_API_KEY") or None
     if env_only:
@@ -196,9 +216,10 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
     for k, v in (("connect", connect_timeout), ("first_byte", first_byte_timeout), ("idle", idle_timeout)):
         if v is not None:
             cfg.timeouts[k] = v  # this run only: not saved
-    rt = open_runtime(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else (),
-                      queue_timeout=queue_timeout, budget_usd=budget,
-                      on_budget_warning=(lambda m: typer.echo(m, err=True)) if verbose else None)
+    rt = _open(cfg, otlp_endpoint=otlp, extra_secrets=(api_key,) if api_key else (),
+               queue_timeout=queue_timeout, budget_usd=budget,
+               on_budget_warning=(lambda m: typer.echo(m, err=True)) if verbose else None,
+               cassette=cassette_options(record, replay, on_miss, replay_timing, replay_ignore))
     if verbose:
         from dario.verbose import VerboseHook
         rt.pipeline.hooks.add(VerboseHook())
@@ -246,6 +267,8 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
                                                                  "endpoint."),
          budget: Optional[float] = typer.Option(None, "--budget", metavar="USD",
                                                 help="Refuse calls once this run has spent USD."),
+         record: Optional[str] = RECORD, replay: Optional[str] = REPLAY, on_miss: str = ON_MISS,
+         replay_timing: str = REPLAY_TIMING, replay_ignore: List[str] = REPLAY_IGNORE,
          verbose: bool = typer.Option(False, "-v", "--verbose", help="Calls and a summary on stderr.")) -> None:
     """Run CMD with its LLM calls intercepted in-process: dario shim [OPTIONS] -- CMD [ARGS]..."""
     from dario.launcher.run import ShimOptions, exit_like, print_env as show_env, run_shim
@@ -254,17 +277,34 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
         fail("nothing to run: dario shim [OPTIONS] -- CMD [ARGS]...")
     opts = ShimOptions(forced_model=model, observe=observe, verbose=verbose, print_env=print_env,
                        otlp_endpoint=otlp, intercept=tuple(intercept), queue_timeout=queue_timeout,
-                       budget_usd=budget)
+                       budget_usd=budget, cassette=cassette_options(record, replay, on_miss, replay_timing,
+                                                                    replay_ignore))
     cfg = config()
     if print_env:
         raise typer.Exit(show_env(list(cmd), cfg, opts))
-    exit_like(run_shim(list(cmd), cfg, opts))
+    from dario.cassette.format import CassetteError
+    try:
+        code = run_shim(list(cmd), cfg, opts)
+    except CassetteError as e:
+        fail(str(e))
+    exit_like(code)
+
+
+def _open(cfg, **kw):
+    """open_runtime, with a bad cassette or cassette option a clean `dario:` error."""
+    from dario.cassette.format import CassetteError
+    from dario.runtime import open_runtime
+    try:
+        return open_runtime(cfg, **kw)
+    except CassetteError as e:
+        fail(str(e))
 
 
 # log, usage, report; doctor, mcp, subagent: each module registers its own commands
 cli_telemetry.register(app, dario_home)
 cli_tools.register(app)
 cli_prices.register(app, config, edited_config, fail)
+cli_cassette.register(app, config, fail)
 
 
 def main() -> None:

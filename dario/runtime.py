@@ -24,7 +24,7 @@ class Runtime:
     exporters: list = field(default_factory=list)
 
     def close(self) -> None:
-        for part in (self.recorder, *self.exporters):
+        for part in (self.pipeline.cassette, self.recorder, *self.exporters):
             close = getattr(part, "close", None)
             if close:
                 close()
@@ -32,15 +32,19 @@ class Runtime:
 
 def open_runtime(cfg: Config, *, otlp_endpoint: str | None = None, extra_secrets: tuple[str, ...] = (),
                  run_id: str | None = None, queue_timeout: float | None = None, budget_usd: float | None = None,
-                 on_budget_warning=None) -> Runtime:
+                 on_budget_warning=None, cassette=None) -> Runtime:
+    """`cassette`: dario.cassette.CassetteOptions (--record/--replay); a bad cassette raises before
+    anything is opened (CassetteError)."""
     from dario.core.process import no_core_dumps
+    from dario.cassette import open_cassette
     from dario.otlp import hooks_for
+    tape = open_cassette(cassette, tuple(cfg.secret_values()) + tuple(extra_secrets))
     no_core_dumps()  # this process holds the real keys: never in a core file
     recorder = make_recorder(cfg, extra_secrets=extra_secrets)
     kw = {"queue_timeout": queue_timeout} if queue_timeout is not None else {}
     otlp = hooks_for(otlp_endpoint, cfg.telemetry)  # its own thread: never the SQLite writer's
     pipeline = Pipeline.from_config(cfg, recorder, extra_secrets=extra_secrets, hooks=otlp,
-                                    budget=make_budget(cfg, budget_usd, on_budget_warning), **kw)
+                                    budget=make_budget(cfg, budget_usd, on_budget_warning), cassette=tape, **kw)
     return Runtime(cfg, pipeline, recorder, run_id or new_run_id(), otlp)
 
 

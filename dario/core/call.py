@@ -103,6 +103,6 @@ class Call:
             cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
             reasoning_tokens=u.reasoning_tokens, cost_usd=self.cost_usd, latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms, error=self.error, method=self.request.method, path=self.path,
-            conversation=self.conversation, key_id=self.key_id,
+            conversation=self.conversation, key_id=self.key_id, replayed="replay" in self.notes,
             request_body=self.raw[:cap] if capture else None,
             response_body=self.response_body[:cap] if capture and self.response_body is not None else None)

@@ -38,6 +38,7 @@ class ShimOptions:
     intercept: tuple[str, ...] = ()
     queue_timeout: float | None = None
     budget_usd: float | None = None
+    cassette: object = None  # dario.cassette.CassetteOptions
 
 
 def intercepted_hosts(cfg: Config, environ: dict[str, str], extra: tuple[str, ...]) -> list[str]:
@@ -92,7 +93,7 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
     _quiet_logs(opts.verbose)
     warn = (lambda m: print(m, file=sys.stderr, flush=True)) if opts.verbose else None
     rt = open_runtime(cfg, otlp_endpoint=opts.otlp_endpoint, queue_timeout=opts.queue_timeout,
-                      budget_usd=opts.budget_usd, on_budget_warning=warn)
+                      budget_usd=opts.budget_usd, on_budget_warning=warn, cassette=opts.cassette)
     tally = Tally() if opts.verbose else None  # the -v summary only: no per-call work without it
     if tally is not None:
         rt.pipeline.hooks.add(VerboseHook(), tally)
@@ -132,6 +133,10 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         rt.close()
     if tally is not None:
         print(tally.summary(rt.run_id), file=sys.stderr)
+    tape = rt.pipeline.cassette
+    if tape is not None and tape.misses:  # said even without -v: a replay that missed is not a replay
+        print(f"dario: {tape.misses} call(s) matched nothing recorded in {tape.path}"
+              + (f" ({tape.on_miss})" if tape.on_miss != "error" else ""), file=sys.stderr)
     return returncode
 
 

@@ -43,7 +43,8 @@ class Pipeline:
                  hooks: list | None = None, timeouts: dict[str, float] | None = None,
                  secrets: tuple[str, ...] = (), capture_bodies: bool = True, body_cap: int = CAPTURE_CAP,
                  queue_timeout: float = QUEUE_TIMEOUT, limits: dict[str, dict] | None = None,
-                 prices: dict | None = None, upstream: Upstream | None = None, budget=None) -> None:
+                 prices: dict | None = None, upstream: Upstream | None = None, budget=None,
+                 cassette=None) -> None:
         self.router = Router(backends, default_backend, aliases)
         self.backends = backends
         self.pools = {name: KeyPool(b) for name, b in backends.items()}
@@ -59,6 +60,7 @@ class Pipeline:
         self.body_cap = int(body_cap)
         self.prices = dict(prices or {})
         self.budget = budget  # dario/pipeline/budget.py, or None: no caps
+        self.cassette = cassette  # dario/cassette/replay.Cassette (--record / --replay), or None
         self.hooks = Hooks(([RecorderHook(recorder)] if recorder is not None else []) + list(hooks or ()))
 
     @classmethod
@@ -94,10 +96,11 @@ class Pipeline:
             await parse.read_body(call, self.body_timeout)
             if call.inbound is not None:
                 parse.parse(call)
-            route_call(self.router, call)
+            if not self._replayed(call):
+                route_call(self.router, call)
             self.hooks.start(call)
             adapt.request_payload(call)
-            if self.budget is not None:
+            if self.budget is not None and "replay" not in call.notes:
                 self.budget.reserve(call)  # refused here, before it leaves, if a cap could be exceeded
             if call.url is None:
                 return self._estimate_tokens(call)
@@ -116,7 +119,26 @@ class Pipeline:
         finally:
             self._finish(call)
 
+    def _replayed(self, call: Call) -> bool:
+        """--replay: the cassette routes a call it holds (and will answer it); False: route it live."""
+        if self.cassette is None or not self.cassette.replaying:
+            return False
+        if call.inbound is None:
+            if self.cassette.on_miss == "error":  # no network in a replay: nothing else is answered
+                raise CallError(404, f"dario: replaying {self.cassette.path}: {call.request.method} {call.path} "
+                                     "is not an LLM call, and only those are recorded")
+            return False
+        return self.cassette.answer(call)
+
+    async def _replay(self, call: Call) -> web.StreamResponse:
+        got = self.cassette.response(call)
+        call.status = got.status
+        self.hooks.headers(call)
+        return await answer.answer(call, got, self.secrets, self.body_cap if self.capture else 0, self.keepalive)
+
     async def _send_and_answer(self, call: Call) -> web.StreamResponse:
+        if "replay" in call.notes:
+            return await self._replay(call)
         name = call.backend
         limiter = self.limiters.get(name)
         deadline = time.monotonic() + self.queue_timeout
@@ -129,6 +151,9 @@ class Pipeline:
             got = await send(call, self.upstream, self.pools.get(name), limiter, deadline, self.secrets)
             if isinstance(got, Limited):
                 return answer.error_answer(call, got.status, got.body, dict(got.headers))
+            if self.cassette is not None and self.cassette.records and call.inbound is not None:
+                from dario.cassette.replay import Tape
+                got = call.notes["tape"] = Tape(got, call.t0)
             try:
                 call.status = got.status
                 self.hooks.headers(call)
@@ -170,4 +195,6 @@ class Pipeline:
             call.cost_usd = cost_of(call.model or call.model_requested, call.usage, self.prices)
         if self.budget is not None:
             self.budget.settle(call)
+        if "tape" in call.notes and call.status != 499:
+            self.cassette.write(call, call.notes["tape"])
         self.hooks.finish(call, call.record(capture=self.capture, cap=self.body_cap))

@@ -44,6 +44,7 @@ class CallRecord:
     response_body: bytes | None = None  # for streams: the SSE text as relayed
     key_id: str | None = None  # a non-secret fingerprint of the key used (pools)
     reasoning_tokens: int | None = None  # of output_tokens, how many were reasoning
+    replayed: bool = False  # answered from a cassette (--replay): recorded usage, no cost
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

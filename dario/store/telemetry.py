@@ -70,6 +70,9 @@ MIGRATIONS: list[list[str]] = [
     [  # 5: reasoning tokens (a part of output_tokens)
         "ALTER TABLE calls ADD COLUMN reasoning_tokens INTEGER",
     ],
+    [  # 6: calls answered from a cassette (dario shim/proxy --replay)
+        "ALTER TABLE calls ADD COLUMN replayed INTEGER NOT NULL DEFAULT 0",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

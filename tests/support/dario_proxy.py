@@ -34,7 +34,7 @@ def fake_backends(upstream_url: str) -> dict[str, Backend]:
 def start_proxy(upstream_url: str, *, backends=None, default="oai", api_key=None, forced_model=None,
                 timeouts=None, recorder=None, **kw) -> tuple[ThreadedApp, ListRecorder]:
     recorder = recorder or ListRecorder()
-    backends = backends or fake_backends(upstream_url)
+    backends = fake_backends(upstream_url) if backends is None else backends
 
     def make():
         pipeline = Pipeline(backends, default_backend=default, recorder=recorder, timeouts=timeouts,

@@ -167,6 +167,7 @@ class FakeUpstream:
             pass
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        self._loop = None  # stopped: a second stop() is a no-op
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)
