@@ -195,7 +195,7 @@ def test_on_miss_passthrough_sends_misses_upstream_and_writes_nothing(tmp_path, 
     tape = cassette(tmp_path)
     proxy, _ = start_proxy(upstream.url, cassette=Cassette(tape, replay=False))
     try:
-        requests.post(proxy.url + "/v1/messages", json={"model": "claude-x", "max_tokens": 5,
+        requests.post(proxy.url + "/v1/messages", json={"model": "claude-sonnet-4-5", "max_tokens": 5,
                                                         "messages": [{"role": "user", "content": "a"}]})
     finally:
         proxy.stop()
@@ -204,7 +204,7 @@ def test_on_miss_passthrough_sends_misses_upstream_and_writes_nothing(tmp_path, 
     proxy, rec = start_proxy(upstream.url, cassette=cas)
     try:
         upstream.answer = "live"
-        r = requests.post(proxy.url + "/v1/messages", json={"model": "claude-x", "max_tokens": 5,
+        r = requests.post(proxy.url + "/v1/messages", json={"model": "claude-sonnet-4-5", "max_tokens": 5,
                                                             "messages": [{"role": "user", "content": "b"}]})
         assert r.json()["content"][0]["text"] == "live" and cas.misses == 1
         assert not rec.records[-1].replayed and rec.records[-1].cost_usd is not None
