@@ -45,8 +45,10 @@ def _fmt_ms(v: float | None) -> str:
 
 
 def json_row(r: dict[str, Any]) -> dict[str, Any]:
-    """A call as `dario log --json` prints it: every column, no bodies."""
-    return {c: r.get(c) for c in CALL_COLUMNS}
+    """A call as `dario log --json` prints it: every column, no bodies, and its kind: an LLM `call`,
+    or an `other` request to a provider host (bootstrap, models, telemetry)."""
+    return {**{c: r.get(c) for c in CALL_COLUMNS}, "kind": "call" if r.get("protocol_in") else "other",
+            "replayed": bool(r.get("replayed"))}
 
 
 _json_row = json_row  # older name, used by the MCP server
@@ -70,36 +72,141 @@ def resolve_run(store: TelemetryStore, text: str) -> str:
     return matches[0]
 
 
+def make_console():
+    """A rich console as wide as the terminal ($COLUMNS wins); output that is not a terminal is
+    machine output: wide enough that nothing is cut."""
+    import os
+    from rich.console import Console  # rich only when a table is drawn
+    cols = os.environ.get("COLUMNS")
+    if cols and cols.isdigit():
+        return Console(width=int(cols))
+    return Console(width=None if sys.stdout.isatty() else 400)
+
+
+# (name, justify, width it needs), in the order columns are dropped last-first when the terminal is narrow
+_CALL_COLUMNS = [("time", "left", 14), ("model", "left", 22), ("status", "right", 6), ("cost", "right", 10),
+                 ("in", "right", 7), ("out", "right", 6), ("backend", "left", 10), ("ms", "right", 6),
+                 ("error", "left", 16), ("client", "left", 12), ("run", "left", 7), ("cache r/w", "right", 11),
+                 ("ttft", "right", 6)]
+_ORDER = ["time", "run", "client", "backend", "model", "status", "in", "out", "cache r/w", "cost", "ms", "ttft",
+          "error"]
+
+
+def calls_table(rows: list[dict[str, Any]], width: int, header: bool = True):
+    """The calls as a rich table that fits `width`: columns dropped by priority, cost never cut.
+    Other requests (not LLM calls) are dimmed and show as METHOD /path."""
+    from rich.table import Table
+    keep, used = set(), 0
+    for name, _, need in _CALL_COLUMNS:
+        if used + need + 1 <= width or name in ("time", "model", "status", "cost"):
+            keep.add(name)
+            used += need + 1
+    just = {name: j for name, j, _ in _CALL_COLUMNS}
+    t = Table(box=None, header_style="bold", pad_edge=False, show_header=header, width=None)
+    cols = [c for c in _ORDER if c in keep]
+    for col in cols:
+        t.add_column(col, justify=just[col], no_wrap=col in ("cost", "time", "status", "ms", "in", "out"),
+                     overflow="fold" if col in ("error", "model") else "ellipsis",
+                     min_width=len(_fmt_cost(0.0)) if col == "cost" else None)
+    for r in rows:
+        other = not r.get("protocol_in")
+        bad = (r.get("status") or 0) >= 400 or r.get("error")
+        cache = (f"{_fmt_int(r.get('cache_read_tokens'))}/{_fmt_int(r.get('cache_write_tokens'))}"
+                 if r.get("cache_read_tokens") or r.get("cache_write_tokens") else "")
+        what = f"{r.get('method') or ''} {r.get('path') or ''}".strip() if other else \
+            str(r.get("model") or r.get("model_requested") or "")
+        cells = {"time": time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), "run": short_run(r.get("run_id")),
+                 "client": str(r.get("client") or "")[:24], "backend": str(r.get("backend") or ""), "model": what,
+                 "status": f"[red]{r.get('status')}[/]" if bad and not other else str(r.get("status") or "-"),
+                 "in": _fmt_int(r.get("input_tokens")), "out": _fmt_int(r.get("output_tokens")), "cache r/w": cache,
+                 "cost": "" if other else _fmt_cost(r.get("cost_usd")), "ms": _fmt_ms(r.get("latency_ms")),
+                 "ttft": _fmt_ms(r.get("ttft_ms")), "error": (r.get("error") or "")[:80]}
+        t.add_row(*(cells[c] for c in cols), style="dim" if other else None)
+    return t
+
+
+def _text(data: Any) -> str:
+    if data is None or isinstance(data, str):
+        return data or ""
+    return bytes(data).decode("utf-8", "replace")
+
+
+def _pretty(data: Any) -> str:
+    text = _text(data)
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def show_text(r: dict[str, Any], *, as_json: bool = False, raw: bool = False) -> str:
+    """`dario show`: one call, for a person (or as one JSON object)."""
+    req, resp = _text(r.get("request_body")), _text(r.get("response_body"))
+    if as_json:
+        return json.dumps({**json_row(r), "caught_by": r.get("caught_by"), "request": req or None,
+                           "response": resp or None, "request_truncated": bool(r.get("request_truncated")),
+                           "response_truncated": bool(r.get("response_truncated"))}, indent=2)
+    from dario.store.pricing import fmt_usd
+    kind = "call" if r.get("protocol_in") else "other request"
+    how = ", ".join(x for x in (r.get("source"), f"pid {r['pid']}" if r.get("pid") else "",
+                                f"caught {r['caught_by']}" if r.get("caught_by") else "", r.get("runtime")) if x)
+    model = r.get("model_requested") or "-"
+    if r.get("model") and r.get("model") != r.get("model_requested"):
+        model += f" → {r['model']}"
+    lines = [f"{kind} {r['id']}  {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(r['ts']))}  "
+             f"run {short_run(r.get('run_id'))}  ({how})",
+             f"  {r.get('method')} {r.get('path')}  client {r.get('client') or '-'}",
+             f"  {r.get('protocol_in') or '-'} → {r.get('backend') or '-'} ({r.get('protocol_out') or '-'})  "
+             f"model {model}{'  stream' if r.get('stream') else ''}{'  replayed' if r.get('replayed') else ''}",
+             f"  status {r.get('status') or '-'}  latency {_fmt_ms(r.get('latency_ms'))} ms  "
+             f"ttft {_fmt_ms(r.get('ttft_ms'))} ms"]
+    if r.get("protocol_in"):
+        lines.append(f"  tokens in {_fmt_int(r.get('input_tokens'))} · out {_fmt_int(r.get('output_tokens'))} · "
+                     f"cache read {_fmt_int(r.get('cache_read_tokens'))} · cache write "
+                     f"{_fmt_int(r.get('cache_write_tokens'))} · reasoning {_fmt_int(r.get('reasoning_tokens'))}  "
+                     f"cost {fmt_usd(r.get('cost_usd'))}")
+    if r.get("error"):
+        lines.append(f"  error: {r['error']}")
+    for title, body, size, cut in (("request", req, r.get("request_size"), r.get("request_truncated")),
+                                   ("response", resp, r.get("response_size"), r.get("response_truncated"))):
+        note = f" ({_fmt_int(size)} bytes{', cut at the capture cap' if cut else ''})" if size else ""
+        if not body:
+            lines.append(f"{title}: not captured" if size is None else f"{title}{note}: empty")
+            continue
+        if raw:
+            text = body
+        elif title == "response" and body.lstrip()[:6] in ("event:", "data: ", "data:{"):
+            text = _stream_summary(body, r.get("protocol_in"))
+            note += ", a stream, rebuilt (--raw: as relayed)"
+        else:
+            text = _pretty(body)
+        lines.append(f"{title}{note}:")
+        lines += ["  " + x for x in text.splitlines()]
+    return "\n".join(lines)
+
+
+def _stream_summary(body: str, protocol: str | None) -> str:
+    from dario.report.transcript import parse_response
+    resp = parse_response(body.encode(), protocol)
+    out = [f"[stop: {resp.stop_reason}]"] if resp.stop_reason else []
+    if resp.error:
+        out.append(f"[error] {resp.error}")
+    for p in (resp.message.parts if resp.message else []):
+        label = {"text": "", "thinking": "[thinking] ", "tool_call": f"[tool call {p.name} {p.id}] "}.get(p.kind, "")
+        out.append(label + p.text)
+    return "\n".join(out) or body
+
+
 def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
     def store_or_none() -> TelemetryStore | None:
         db = Path(home_fn()) / "telemetry.db"
         return TelemetryStore(db) if db.exists() else None
 
     def console():
-        from rich.console import Console  # rich only when a table is drawn
-        # piped output has no width to fit: keep rows whole rather than rich's 80 columns
-        return Console(width=None if sys.stdout.isatty() else 180)
+        return make_console()
 
     def call_table(rows: list[dict[str, Any]], header: bool = True):
-        from rich.table import Table
-        t = Table(box=None, header_style="bold", pad_edge=False, show_header=header)
-        for col, just in [("time", "left"), ("run", "left"), ("client", "left"), ("backend", "left"),
-                          ("model", "left"), ("status", "right"), ("in", "right"), ("out", "right"),
-                          ("cache r/w", "right"), ("cost", "right"), ("ms", "right"), ("ttft", "right"),
-                          ("error", "left")]:
-            t.add_column(col, justify=just, overflow="fold" if col in ("error", "model") else "ellipsis")
-        for r in rows:
-            bad = (r.get("status") or 0) >= 400 or r.get("error")
-            cache = (f"{_fmt_int(r.get('cache_read_tokens'))}/{_fmt_int(r.get('cache_write_tokens'))}"
-                     if r.get("cache_read_tokens") or r.get("cache_write_tokens") else "")
-            t.add_row(time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), short_run(r.get("run_id")),
-                      str(r.get("client") or "")[:24], str(r.get("backend") or ""),
-                      str(r.get("model") or r.get("model_requested") or ""),
-                      f"[red]{r.get('status')}[/]" if bad else str(r.get("status") or "-"),
-                      _fmt_int(r.get("input_tokens")), _fmt_int(r.get("output_tokens")), cache,
-                      _fmt_cost(r.get("cost_usd")), _fmt_ms(r.get("latency_ms")), _fmt_ms(r.get("ttft_ms")),
-                      (r.get("error") or "")[:80])
-        return t
+        return calls_table(rows, make_console().width, header)
 
     @app.command("log")
     def log_cmd(
@@ -108,8 +215,24 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new calls until Ctrl-C."),
         run: Optional[str] = typer.Option(None, "--run", metavar="RUN",
                                           help="Only calls of this run: its id, a unique prefix or its short id."),
+        model: Optional[str] = typer.Option(None, "--model", metavar="TEXT",
+                                            help="Only calls whose model (asked or sent) contains TEXT."),
+        backend: Optional[str] = typer.Option(None, "--backend", metavar="NAME", help="Only calls to this backend."),
+        status: Optional[str] = typer.Option(None, "--status", metavar="CODE", help="Only this status: 200, 429, 4xx."),
+        errors: bool = typer.Option(False, "--errors", help="Only calls that failed."),
+        since: Optional[str] = typer.Option(None, "--since", metavar="AGE", help="Only the last 30m, 24h, 7d, ..."),
+        calls_only: bool = typer.Option(False, "--calls", help="Only LLM calls, not other requests to provider hosts."),
     ) -> None:
-        """Show the newest recorded calls."""
+        """Show the newest recorded calls. Other requests to provider hosts (Claude Code's bootstrap,
+        /v1/models) show dimmed, as METHOD /path.
+
+        Examples: dario log -n 50 · dario log --errors --since 1h · dario log --run ad3c27 --model sonnet
+        """
+        if status is not None and not re.fullmatch(r"\d{3}|[1-5]xx", status.lower()):
+            raise typer.BadParameter("a status code (200) or a class (4xx)", param_hint="--status")
+        seconds = parse_since(since)
+        filters = dict(model=model, backend=backend, status=status, errors=errors, include_other=not calls_only,
+                       after_ts=time.time() - seconds if seconds is not None else None)
         store = store_or_none()
         while store is None and follow:  # nothing recorded yet: wait for the first call
             time.sleep(0.5)
@@ -120,7 +243,7 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
             return
         if run is not None:
             run = resolve_run(store, run)
-        rows = list(reversed(store.recent(n, run_id=run)))
+        rows = list(reversed(store.recent(n, run_id=run, **filters)))
         last_seq = max((r["seq"] for r in rows), default=0)
         if as_json:
             for r in rows:
@@ -128,7 +251,11 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         elif rows:
             console().print(call_table(rows))
         elif not follow:
-            typer.echo("No calls recorded yet." if run is None else f"No calls for run {run}.")
+            filtered = any(v for k, v in filters.items() if k != "include_other") or calls_only
+            typer.echo("No calls match." if filtered else
+                       "No calls recorded yet." if run is None else f"No calls for run {run}.")
+            if filtered:
+                raise typer.Exit(1)
         if not follow:
             return
         if last_seq == 0:
@@ -136,7 +263,8 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         try:
             while True:
                 time.sleep(0.5)
-                new = store.recent(1000, run_id=run, after_seq=last_seq)
+                new = store.recent(1000, run_id=run, after_seq=last_seq,
+                                   **{k: v for k, v in filters.items() if k != "after_ts"})
                 if not new:
                     continue
                 last_seq = new[-1]["seq"]
@@ -148,21 +276,43 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         except KeyboardInterrupt:
             pass
 
+    @app.command("show")
+    def show_cmd(
+        call_id: str = typer.Argument(..., metavar="ID", help="A call's id, or a unique prefix of it."),
+        as_json: bool = typer.Option(False, "--json", help="One JSON object: the row and both bodies."),
+        raw: bool = typer.Option(False, "--raw", help="The bodies as stored (a stream as relayed), not pretty."),
+    ) -> None:
+        """One call: its request and response (redacted), timings, tokens, cost and how it was caught.
+
+        Examples: dario show 3f2a91 · dario show 3f2a91 --raw · dario log --json | jq -r .id
+        """
+        store = store_or_none()
+        found = store.find_calls(call_id) if store is not None and call_id else []
+        if len(found) != 1:
+            typer.echo(f"No call {call_id!r}." if not found else
+                       f"{call_id!r} matches more than one call; give more of the id.", err=True)
+            raise typer.Exit(1)
+        typer.echo(show_text(found[0], as_json=as_json, raw=raw))
+
     @app.command("usage")
     def usage_cmd(
         by: str = typer.Option("model", "--by", help="Group by: " + "|".join(BY_CHOICES)),
         since: Optional[str] = typer.Option(None, "--since", help="Only the last 30m, 24h, 7d, ..."),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON array of rows."),
         budget: bool = typer.Option(False, "--budget", help="Show the budget caps, spend and headroom instead."),
+        include_other: bool = typer.Option(False, "--all", help="Count other requests to provider hosts too."),
     ) -> None:
-        """Requests, tokens and cost, grouped."""
+        """LLM calls, tokens and cost, grouped.
+
+        Examples: dario usage · dario usage --by day --since 7d · dario usage --budget
+        """
         if budget:
             return _budget_status(as_json)
         if by not in BY_CHOICES:
             raise typer.BadParameter(f"use one of {', '.join(BY_CHOICES)}", param_hint="--by")
         seconds = parse_since(since)
         store = store_or_none()
-        rows = store.usage(by, seconds) if store else []
+        rows = store.usage(by, seconds, include_other) if store else []
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
@@ -214,8 +364,12 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
         run: Optional[str] = typer.Option(None, "--run", help="Run id (or a unique prefix)."),
         last: bool = typer.Option(False, "--last", help="The most recent run (the default)."),
         out: Optional[Path] = typer.Option(None, "--out", help="HTML file to write."),
+        include_other: bool = typer.Option(False, "--all", help="Show other requests to provider hosts too."),
     ) -> None:
-        """Write a self-contained HTML report of one run and print its path."""
+        """Write a self-contained HTML report of one run and print its path.
+
+        Examples: dario report · dario report --run ad3c27 --out run.html
+        """
         from dario.report import write_report
 
         if run and last:
@@ -235,5 +389,5 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
             reports = Path(home_fn()) / "reports"
             reports.mkdir(mode=0o700, parents=True, exist_ok=True)
             out = reports / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', run_id) or 'run'}.html"
-        path = write_report(store, run_id, out)
+        path = write_report(store, run_id, out, include_other)
         typer.echo(str(path.resolve()))

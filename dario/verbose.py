@@ -8,26 +8,43 @@ from dario.pipeline.record import CallRecord
 from dario.store.pricing import spend_text, total_usd, unpriced
 
 
-def describe(rec: CallRecord) -> str:
-    toks = ""
-    if rec.input_tokens is not None or rec.output_tokens is not None:
-        toks = f" in={rec.input_tokens or 0} out={rec.output_tokens or 0}"
-        if rec.cache_read_tokens or rec.cache_write_tokens:
-            toks += f" cache_r={rec.cache_read_tokens or 0} cache_w={rec.cache_write_tokens or 0}"
+def quoted(text: str, limit: int = 120) -> str:
+    """The one way dario quotes a text in a line: JSON's double quotes and escapes."""
+    import json
+    return json.dumps(text[:limit], ensure_ascii=False)
+
+
+def describe(rec: CallRecord, dim: bool = False) -> str:
+    """One aligned line per call; an other request (not an LLM call) shows its METHOD /path, dimmed
+    when stderr is a terminal."""
+    status = str(rec.status or "-")
+    if rec.protocol_in is None:
+        line = f"dario: {status:>3} {rec.backend or '-':<14} {rec.method} {rec.path or ''}"
+        line += f"  {rec.latency_ms or 0:.0f}ms" + (f"  pid={rec.pid}" if rec.pid else "")
+        return f"\x1b[2m{line}\x1b[0m" if dim else line
     model = rec.model_requested or "-"
     if rec.model and rec.model != rec.model_requested:
         model += f"->{rec.model}"
-    err = f" error={rec.error[:120]!r}" if rec.error else ""
-    pid = f" pid={rec.pid}" if rec.pid else ""
-    return (f"dario: {rec.status or '-'} {rec.backend or '-'} {model}"
-            f"{' stream' if rec.stream else ''}{toks} {rec.latency_ms or 0:.0f}ms{pid}{err}")
+    toks = ""
+    if rec.input_tokens is not None or rec.output_tokens is not None:
+        toks = f"in={rec.input_tokens or 0} out={rec.output_tokens or 0}"
+        if rec.cache_read_tokens or rec.cache_write_tokens:
+            toks += f" cache_r={rec.cache_read_tokens or 0} cache_w={rec.cache_write_tokens or 0}"
+    line = (f"dario: {status:>3} {rec.backend or '-':<14} {model:<28} {'stream' if rec.stream else 'plain':<6} "
+            f"{toks:<36} {rec.latency_ms or 0:>5.0f}ms")
+    line += (f"  pid={rec.pid}" if rec.pid else "") + ("  replayed" if rec.replayed else "")
+    return line + (f"  error={quoted(rec.error)}" if rec.error else "")
 
 
 class VerboseHook:
     """-v: prints each finished call."""
 
+    def __init__(self) -> None:
+        import os
+        self.dim = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+
     def call_finish(self, call, rec: CallRecord) -> None:
-        print(describe(rec), file=sys.stderr, flush=True)
+        print(describe(rec, self.dim), file=sys.stderr, flush=True)
 
 
 class Tally:

@@ -36,9 +36,11 @@ def home(tmp_path, upstream):
     for i, (backend, model) in enumerate([("ant", "claude-sonnet-4-5"), ("oai", "gpt-4o-mini"),
                                           ("oai", "gpt-4o-mini"), ("ant", "claude-haiku-4-5")]):
         rec.submit(CallRecord(ts=t0 + i, run_id=f"run-{i % 2}", backend=backend, model=model, status=200,
+                              protocol_in="anthropic" if backend == "ant" else "openai",
                               input_tokens=100 * (i + 1), output_tokens=10 * (i + 1),
                               error=f"upstream said: bad key {KEY}" if i == 3 else None))
-    rec.submit(CallRecord(ts=time.time() - 10 * 86400, run_id="old", backend="oai", model="gpt-4o", status=500))
+    rec.submit(CallRecord(ts=time.time() - 10 * 86400, run_id="old", backend="oai", model="gpt-4o", status=500,
+                          protocol_in="openai"))
     rec.flush()
     rec.close()
     return home

@@ -75,7 +75,7 @@ def test_calls_are_recorded_and_verbose_goes_to_stderr(running_proxy, upstream, 
     assert client.messages.create(model="claude-x", max_tokens=5,
                                   messages=[{"role": "user", "content": "hi"}]).content[0].text == ANSWER
     line = proc.stderr.readline()
-    assert line.startswith("dario: 200 anthropic claude-x")
+    assert re.match(r"dario: 200 anthropic +claude-x +plain +in=21 out=9 cache_r=5 cache_w=3 +\d+ms$", line), line
     proc.send_signal(signal.SIGTERM)  # flushes the store
     proc.wait(10)
     r = subprocess.run(dario_cmd("log", "--json"), env=env, capture_output=True, text=True, timeout=30)

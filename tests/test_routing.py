@@ -138,3 +138,22 @@ def test_gemini_names_route_to_the_gemini_backend_and_responses_to_a_backend_tha
     assert groq.adapter_for("responses", "llama").name == "openai"  # translated to Chat Completions
     assert Backend("g2", "openai", "https://x/v1", responses=True).adapter_for("responses", "m").name == "responses"
     assert gem.adapter_for("responses", "gemini-x").name == "gemini"
+
+
+def test_other_requests_go_to_a_backend_only_when_they_are_of_its_api():
+    """/v1/models on api.anthropic.com goes to the anthropic backend (with dario's key); Claude Code's
+    bootstrap and telemetry go to their own host with the child's credentials, whatever the backend."""
+    from dario.core.call import Call, CallContext
+    from dario.pipeline.routing import route_call
+
+    gw = Backend("anthropic", "anthropic", "https://gw.example/anthropic", ["k"])
+    r = Router({"anthropic": gw})
+
+    def url(path):
+        call = Call(None, CallContext(source="shim", target=f"https://api.anthropic.com{path}"), None, None, path, "")
+        route_call(r, call)
+        return call.url, call.route.passthrough
+
+    assert url("/v1/models") == ("https://gw.example/anthropic/v1/models", False)
+    assert url("/api/claude_cli/bootstrap") == ("https://api.anthropic.com/api/claude_cli/bootstrap", True)
+    assert url("/api/event_logging/batch")[1] is True

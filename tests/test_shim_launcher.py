@@ -195,7 +195,7 @@ def test_native_claude_code(home, upstream, door):
     assert calls and all(c.headers.get("x-api-key") == REAL_KEY_A for c in calls)
     err = r.stderr.decode()
     assert ("in-process: pid" if door == "bun-preload" else "fallback: pid") in err
-    assert "200 anthropic" in err and "pid=" in err.split("200 anthropic", 1)[1].split("\n", 1)[0]
+    assert re.search(r"dario: 200 anthropic +\S+ +stream .*pid=\d+", err), err
 
 
 @needs_native

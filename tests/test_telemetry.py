@@ -407,7 +407,7 @@ def test_log_json_fields_and_table(home):
     lines = [json.loads(x) for x in res.stdout.splitlines()]
     assert [x["id"] for x in lines] == [r.id for r in records[-3:]]  # newest three, oldest first
     for x in lines:
-        assert set(x) == set(CALL_COLUMNS)
+        assert set(x) == set(CALL_COLUMNS) | {"kind"}
         assert "request_body" not in x and "response_body" not in x and "seq" not in x
     assert lines[1]["status"] == 429 and lines[1]["error"]
     res = runner.invoke(_cli(home), ["log", "--run", "nope", "--json"])
@@ -489,7 +489,8 @@ def test_usage_totals_are_equal_under_every_grouping(home):
     t0 = time.time() - 60
     for i, u in enumerate(units):
         rec.submit(CallRecord(ts=t0 + i, run_id=f"run-{i % 2}", model=f"model-{i // 2}", backend=f"b{i % 3}",
-                              client=f"c{i % 4}", status=200, input_tokens=1, output_tokens=1, cost_usd=u / 1e10))
+                              client=f"c{i % 4}", status=200, input_tokens=1, output_tokens=1, cost_usd=u / 1e10,
+                              protocol_in="anthropic"))
     assert rec.flush()
     rec.close()
     totals = set()
@@ -540,3 +541,16 @@ def test_run_ids_round_trip_from_what_log_shows(home):
         assert res.exit_code == 0 and runs == {"20261202-001510-c1eba7"}, given
     res = CliRunner().invoke(_cli(home), ["log", "--run", "20261202-00151"])
     assert res.exit_code == 1 and "matches 2 runs" in res.output
+
+
+def test_verbose_lines_align_and_other_requests_show_their_path():
+    from dario.verbose import describe
+    a = describe(CallRecord(protocol_in="anthropic", status=200, backend="anthropic", model_requested="claude-x",
+                            stream=True, input_tokens=21, output_tokens=9, latency_ms=5, pid=7))
+    b = describe(CallRecord(protocol_in="openai", status=429, backend="oai", model_requested="gpt-4o",
+                            model="gpt-4o-2024", latency_ms=1234, error='rate "limited"'))
+    assert a.index("stream") == b.index("plain") and a.index("ms") == b.index("ms")  # columns line up
+    assert b.endswith('error="rate \\"limited\\""')  # one quoting style: JSON's
+    other = describe(CallRecord(protocol_in=None, status=404, backend="anthropic", method="GET",
+                                path="/api/bootstrap", latency_ms=3), dim=True)
+    assert other.startswith("\x1b[2m") and "GET /api/bootstrap" in other and other.endswith("\x1b[0m")

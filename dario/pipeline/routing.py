@@ -136,8 +136,9 @@ def route_call(router: Router, call) -> None:
     An LLM call routes by model name (or --model). Under the shim, a call goes to its original
     URL, with the client's own credentials, when it was made to a host dario has no backend for
     (whatever its model says), when its model matches no backend, or with --observe. A request
-    to a provider host that is not an LLM endpoint goes to that provider's backend when dario
-    holds a key for it, else to its original URL.
+    to a provider host that is not an LLM endpoint but is of its API (/v1/models, files) goes to
+    that provider's backend when dario holds a key for it; any other (the product's own paths:
+    bootstrap, telemetry) goes to its original URL with the child's own credentials.
     """
     from dario.core.errors import CallError
     from dario.protocols import adapter
@@ -145,6 +146,8 @@ def route_call(router: Router, call) -> None:
     ctx = call.ctx
     if call.inbound is None:
         backend = None if ctx.observe else router.for_host(urlsplit(ctx.target).netloc)
+        if backend is not None and not call.path.startswith(backend.adapter.api_prefixes):
+            backend = None  # not the provider's API: its own host, never a backend with dario's key
         if backend is not None and backend.keys:
             call.route, call.outbound = Route(backend, ""), backend.adapter
             call.url = backend.adapter.with_query(backend.url(call.path), call.query)

@@ -70,6 +70,9 @@ class Adapter:
     # request headers only this protocol's clients send: dropped when the call is translated
     client_header_prefixes: tuple[str, ...] = ()
     credential_params: tuple[str, ...] = ()  # query parameters that carry a key (Gemini's ?key=)
+    # where the provider's API lives on its host: other paths there are the product's own
+    # (Claude Code's bootstrap, telemetry), which never go to a backend with its key
+    api_prefixes: tuple[str, ...] = ("/v1/",)
     models_path = "/v1/models"
 
     # -- what a request is ------------------------------------------------------------------

@@ -77,6 +77,7 @@ class GeminiAdapter(Adapter):
     name = "gemini"
     client_header_prefixes = ("x-goog-",)
     credential_params = ("key",)
+    api_prefixes = ("/v1beta/", "/v1/", "/v1alpha/")
     paths = {"generate": "/v1beta/models/{model}:generateContent",
              "count_tokens": "/v1beta/models/{model}:countTokens"}
     models_path = "/v1beta/models"

@@ -8,15 +8,17 @@ from dario.report.html import render
 from dario.store.telemetry import TelemetryStore
 
 
-def render_run(store: TelemetryStore, run_id: str) -> str:
-    return render(store.run(run_id), store.calls_for_run(run_id), store.processes(run_id))
+def render_run(store: TelemetryStore, run_id: str, include_other: bool = False) -> str:
+    """The run's LLM calls (and its other requests to provider hosts too, with include_other)."""
+    calls = [c for c in store.calls_for_run(run_id) if include_other or c.get("protocol_in")]
+    return render(store.run(run_id), calls, store.processes(run_id))
 
 
-def write_report(store: TelemetryStore, run_id: str, out: Path) -> Path:
+def write_report(store: TelemetryStore, run_id: str, out: Path, include_other: bool = False) -> Path:
     """Write the page (0600: it holds prompts) and return its path."""
     import os
 
-    html = render_run(store, run_id).encode("utf-8")
+    html = render_run(store, run_id, include_other).encode("utf-8")
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(html)

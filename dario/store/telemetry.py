@@ -181,11 +181,28 @@ class TelemetryStore:
             return [dict(r) for r in self.conn.execute(sql, args).fetchall()]
 
     def recent(self, n: int = 20, run_id: str | None = None, after_ts: float | None = None,
-               after_seq: int | None = None) -> list[dict[str, Any]]:
-        """Calls without bodies, newest first; with after_seq, those inserted since, oldest first."""
+               after_seq: int | None = None, *, model: str | None = None, backend: str | None = None,
+               status: str | None = None, errors: bool = False, include_other: bool = True) -> list[dict[str, Any]]:
+        """Calls without bodies, newest first; with after_seq, those inserted since, oldest first.
+        Filters: model (a substring of the model asked or sent), backend, status (200, or 4xx),
+        errors only, and whether other requests (not LLM calls) are included."""
         where, args = [], []
         if run_id is not None:
             where.append("run_id = ?"), args.append(run_id)
+        if model:
+            where.append("(instr(lower(COALESCE(model, '')), ?) > 0 OR instr(lower(COALESCE(model_requested, '')), ?) > 0)")
+            args += [model.lower(), model.lower()]
+        if backend:
+            where.append("backend = ?"), args.append(backend)
+        if status:
+            if status[1:].lower() == "xx" and status[0].isdigit():
+                where.append("status / 100 = ?"), args.append(int(status[0]))
+            else:
+                where.append("status = ?"), args.append(int(status))
+        if errors:
+            where.append("(error IS NOT NULL OR status >= 400)")
+        if not include_other:
+            where.append("protocol_in IS NOT NULL")
         if after_ts is not None:
             where.append("ts > ?"), args.append(after_ts)
         if after_seq is not None:
@@ -205,12 +222,17 @@ class TelemetryStore:
         "client": "client",
     }
 
-    def usage(self, by: str = "model", since_seconds: float | None = None) -> list[dict[str, Any]]:
+    def usage(self, by: str = "model", since_seconds: float | None = None,
+              include_other: bool = False) -> list[dict[str, Any]]:
+        """Grouped totals of LLM calls (other requests to provider hosts too with include_other)."""
         if by not in self._GROUPS:
             raise ValueError(f"--by must be one of {', '.join(self._GROUPS)}, not {by!r}")
-        where, args = "", []
+        conds, args = [], []
         if since_seconds is not None:
-            where, args = "WHERE ts >= ?", [time.time() - since_seconds]
+            conds.append("ts >= ?"), args.append(time.time() - since_seconds)
+        if not include_other:
+            conds.append("protocol_in IS NOT NULL")
+        where = f"WHERE {' AND '.join(conds)}" if conds else ""
         order = "key ASC" if by == "day" else "cost_usd IS NULL, cost_usd DESC, requests DESC"
         # SUM over only NULLs is NULL: an all-unpriced group shows no cost instead of a false 0.
         rows = [{by: r.pop("key"), **r} for r in self._all(f"""
@@ -259,6 +281,18 @@ class TelemetryStore:
 
     def processes(self, run_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM processes WHERE run_id = ? ORDER BY ts", [run_id])
+
+    def find_calls(self, prefix: str) -> list[dict[str, Any]]:
+        """Calls whose id starts with `prefix`, with their bodies (at most two: enough to say ambiguous)."""
+        rows = self._all("""SELECT c.*, b.request AS request_body, b.request_size, b.request_truncated,
+                                   b.response AS response_body, b.response_size, b.response_truncated,
+                                   p.how AS caught_by, p.runtime AS runtime
+                            FROM calls c LEFT JOIN bodies b ON b.call_id = c.id
+                            LEFT JOIN processes p ON p.run_id = c.run_id AND p.pid = c.pid
+                            WHERE c.id LIKE ? ORDER BY c.ts LIMIT 2""", [prefix.replace("%", "") + "%"])
+        for r in rows:
+            r["stream"] = bool(r["stream"])
+        return rows
 
     def calls_for_run(self, run_id: str) -> list[dict[str, Any]]:
         """The run's calls, oldest first, with their (redacted) bodies."""
