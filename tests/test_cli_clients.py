@@ -137,3 +137,21 @@ def test_claude_code_on_a_gemini_backend_with_a_tool_turn(home, upstream):
     replay = [p for m in turns[-1].body["contents"] for p in m["parts"] if "functionCall" in p]
     assert replay[0]["thoughtSignature"] == GEMINI_SIGNATURE
     assert all(c.headers["x-goog-api-key"] == REAL_KEY_G for c in calls)
+
+
+def test_claude_code_conversations_are_separate_runs_of_turns(home, upstream):
+    """Two independent `claude --print hi` in one shim run: each is a tool turn and its follow-up,
+    and the two are two conversations, though both open with "hi"."""
+    if not CLAUDE_NODE.exists():
+        pytest.skip("npm install did not provide @anthropic-ai/claude-code@2.1.100")
+    script = f"node {CLAUDE_NODE} --print hi && node {CLAUDE_NODE} --print hi"
+    r = run_shim(home, "sh", "-c", script, env=base_env(home))
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert r.stdout.decode() == (ANSWER + "\n") * 2
+    from tests.support.shim import dario_cmd
+    rows = [json.loads(x) for x in subprocess.run(dario_cmd("log", "--json", "--calls", "-n", "50"),
+                                                   env=base_env(home), capture_output=True, text=True).stdout.split("\n")
+            if x.strip()]
+    convs = [x["conversation"] for x in rows]
+    assert len(rows) == 4 and len(set(convs)) == 2, convs
+    assert convs[0] == convs[1] and convs[2] == convs[3]  # each: the tool call, then the turn with its result

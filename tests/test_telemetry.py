@@ -554,3 +554,31 @@ def test_verbose_lines_align_and_other_requests_show_their_path():
     other = describe(CallRecord(protocol_in=None, status=404, backend="anthropic", method="GET",
                                 path="/api/bootstrap", latency_ms=3), dim=True)
     assert other.startswith("\x1b[2m") and "GET /api/bootstrap" in other and other.endswith("\x1b[0m")
+
+
+def test_a_conversation_is_a_message_list_that_extends_an_earlier_one():
+    from dario.pipeline.sessions import Conversations
+    c = Conversations()
+    hi = {"messages": [{"role": "user", "content": "hi"}]}
+    a, b = c.key("run", "anthropic", hi), c.key("run", "anthropic", hi)
+    assert a and b and a != b  # two independent "hi" calls: two conversations
+    turn2 = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
+                          {"role": "user", "content": "more"}]}
+    assert c.key("run", "anthropic", turn2) == b  # continues the latest call it extends
+    turn3 = {"messages": turn2["messages"] + [{"role": "assistant", "content": "x"}, {"role": "user", "content": "y"}]}
+    assert c.key("run", "anthropic", turn3) == b
+    # the same history in another protocol's shape is the same conversation
+    oai = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
+                        {"role": "user", "content": "more"}, {"role": "assistant", "content": "x"},
+                        {"role": "user", "content": "y"}, {"role": "assistant", "content": "z"},
+                        {"role": "user", "content": "w"}]}
+    assert c.key("run", "openai", oai) == b
+    sub = {"system": "You are a sub-agent.", "messages": [{"role": "user", "content": "hi"}]}
+    assert c.key("run", "anthropic", sub) not in (a, b)  # a sub-agent: its own conversation
+    assert c.key("other-run", "anthropic", turn2) != b  # per run
+    gem = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    g1 = c.key("run", "gemini", gem)
+    g2 = c.key("run", "gemini", {"contents": gem["contents"] + [{"role": "model", "parts": [{"text": "yo"}]},
+                                                                {"role": "user", "parts": [{"text": "?"}]}]})
+    assert g1 == g2
+    assert c.key("run", "anthropic", {"messages": []}) is None

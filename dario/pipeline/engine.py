@@ -61,6 +61,8 @@ class Pipeline:
         self.prices = dict(prices or {})
         self.budget = budget  # dario/pipeline/budget.py, or None: no caps
         self.cassette = cassette  # dario/cassette/replay.Cassette (--record / --replay), or None
+        from dario.pipeline.sessions import Conversations
+        self.conversations = Conversations()
         self.hooks = Hooks(([RecorderHook(recorder)] if recorder is not None else []) + list(hooks or ()))
 
     @classmethod
@@ -96,6 +98,7 @@ class Pipeline:
             await parse.read_body(call, self.body_timeout)
             if call.inbound is not None:
                 parse.parse(call)
+                parse.conversation(call, self.conversations)
             if not self._replayed(call):
                 route_call(self.router, call)
             self.hooks.start(call)

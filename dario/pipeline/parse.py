@@ -45,7 +45,7 @@ def _no_constants(name: str):
 
 
 def parse(call: Call) -> None:
-    """Fill body, model, stream and conversation; an LLM call only."""
+    """Fill body, model and stream; an LLM call only."""
     try:
         body = json.loads(call.raw, parse_constant=_no_constants) if call.raw else None
     except RecursionError:
@@ -56,12 +56,11 @@ def parse(call: Call) -> None:
         raise CallError(400, "request body must be a JSON object")
     call.body = body
     call.model_requested, call.stream = call.inbound.read_request(body, call.path)
-    call.conversation = _conversation(call.inbound.name, body)
 
 
-def _conversation(protocol: str, body: dict) -> str | None:
-    from dario.pipeline.sessions import conversation_key
+def conversation(call, conversations) -> None:
+    """Which conversation the call is a turn of (pipeline/sessions.py)."""
     try:
-        return conversation_key(protocol, body)
+        call.conversation = conversations.key(call.ctx.run_id, call.inbound.name, call.body)
     except Exception:  # a key for grouping calls: never a reason to fail one
-        return None
+        call.conversation = None
