@@ -16,7 +16,7 @@ from dario import __version__, cli_cassette, cli_prices, cli_telemetry, cli_tool
 from dario.store.config import ConfigError, load_config
 from dario.store.home import CorruptFileError, dario_home, ensure_home
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, context_settings={"show_default": True},
                   help="See and steer every LLM API call a command-line program makes.")
 backend_app = typer.Typer(no_args_is_help=True, help="Configure where calls go (keys stay under DARIO_HOME, 0600).")
 app.add_typer(backend_app, name="backend")
@@ -73,7 +73,11 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
                 rpm: Optional[int] = typer.Option(None, "--rpm", help="Client-side limit: requests per minute."),
                 max_concurrency: Optional[int] = typer.Option(None, "--max-concurrency",
                                                               help="Client-side limit: calls in flight.")) -> None:
-    """Add or replace a backend. Several --key make a pool: calls go to the key with most headroom."""
+    """Add or replace a backend. Several --key make a pool: calls go to the key with most headroom.
+
+    Examples: dario backend add anthropic --key env:ANTHROPIC_API_KEY · dario backend add ollama ·
+    dario backend add gw --base-url https://gw.example/v1 --key env:GW_KEY --responses
+    """
     with edited_config() as cfg:
         b = cfg.add_backend(name, key, base_url, kind, rpm=rpm, max_concurrency=max_concurrency,
                             responses=responses)
@@ -87,7 +91,10 @@ def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, o
 
 @backend_app.command("list")
 def backend_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """List backends. Keys are never shown, only how many there are and env: references."""
+    """List backends. Keys are never shown, only how many there are and env: references.
+
+    Examples: dario backend list · dario backend list --json
+    """
     cfg = config()
     rows = [{"name": b.name, "kind": b.kind, "base_url": b.base_url, "keys": len(b.keys),
              "key_refs": [k for k in b.keys if k.startswith("env:")], "default": b.name == cfg.default_backend,
@@ -110,7 +117,10 @@ def backend_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.
 
 @backend_app.command("remove")
 def backend_remove(name: str) -> None:
-    """Remove a backend and its keys."""
+    """Remove a backend and its keys.
+
+    Example: dario backend remove groq
+    """
     with edited_config() as cfg:
         cfg.remove_backend(name)
     typer.echo(f"removed backend {name}")
@@ -127,7 +137,10 @@ def _key_label(raw: str) -> str:
 
 @keys_app.command("add")
 def keys_add(name: str, key: str = typer.Argument(..., help="API key, or env:VAR.")) -> None:
-    """Add a key to a backend's pool."""
+    """Add a key to a backend's pool.
+
+    Example: dario backend keys add anthropic env:ANTHROPIC_KEY_2
+    """
     with edited_config() as cfg:
         b = cfg.add_key(name, key)
     typer.echo(f"backend {name}: added {_key_label(key)}, {len(b.keys)} key(s)")
@@ -135,7 +148,10 @@ def keys_add(name: str, key: str = typer.Argument(..., help="API key, or env:VAR
 
 @keys_app.command("remove")
 def keys_remove(name: str, key: str = typer.Argument(..., help="The key, its env:VAR, or its key id.")) -> None:
-    """Remove a key from a backend's pool."""
+    """Remove a key from a backend's pool.
+
+    Example: dario backend keys remove anthropic key-1a2b3c4d5e
+    """
     with edited_config() as cfg:
         b = cfg.remove_key(name, key)
     typer.echo(f"backend {name}: removed a key, {len(b.keys)} left")
@@ -143,7 +159,10 @@ def keys_remove(name: str, key: str = typer.Argument(..., help="The key, its env
 
 @keys_app.command("list")
 def keys_list(name: str) -> None:
-    """A backend's keys, as fingerprints (key-…) or env: references; never the keys themselves."""
+    """A backend's keys, as fingerprints (key-…) or env: references; never the keys themselves.
+
+    Example: dario backend keys list anthropic
+    """
     cfg = config()
     b = cfg.backends.get(name)
     if b is None:
@@ -200,7 +219,11 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
           record: Optional[str] = RECORD, replay: Optional[str] = REPLAY, on_miss: str = ON_MISS,
           replay_timing: str = REPLAY_TIMING, replay_ignore: List[str] = REPLAY_IGNORE,
           verbose: bool = typer.Option(False, "-v", "--verbose", help="Log each call to stderr.")) -> None:
-    """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/models, /health."""
+    """Serve the pipeline over HTTP: /v1/messages, /v1/chat/completions, /v1/responses, Gemini's
+    /v1beta/models/..., /v1/models, /health.
+
+    Examples: dario proxy -v · dario proxy --port 4000 --model anthropic:claude-sonnet-4-5 · dario proxy --env
+    """
     from dario.proxy.security import is_loopback
     from dario.proxy.server import build_app, start
 
@@ -270,7 +293,11 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
          record: Optional[str] = RECORD, replay: Optional[str] = REPLAY, on_miss: str = ON_MISS,
          replay_timing: str = REPLAY_TIMING, replay_ignore: List[str] = REPLAY_IGNORE,
          verbose: bool = typer.Option(False, "-v", "--verbose", help="Calls and a summary on stderr.")) -> None:
-    """Run CMD with its LLM calls intercepted in-process: dario shim [OPTIONS] -- CMD [ARGS]..."""
+    """Run CMD with its LLM calls intercepted in-process: dario shim [OPTIONS] -- CMD [ARGS]...
+
+    Examples: dario shim -v -- claude --print hi · dario shim --model oai:gpt-4o-mini -- claude ·
+    dario shim --record run.jsonl -- python agent.py
+    """
     from dario.launcher.run import ShimOptions, exit_like, print_env as show_env, run_shim
 
     if not cmd:
@@ -307,8 +334,42 @@ cli_prices.register(app, config, edited_config, fail)
 cli_cassette.register(app, config, fail)
 
 
+# readable metavars for options typer would show as Python types (<str>, <float>, <list[str]>)
+METAVARS = {"model": "MODEL", "otlp": "URL", "host": "HOST", "port": "PORT", "intercept": "HOST", "n": "N",
+            "queue_timeout": "SECONDS", "connect_timeout": "SECONDS", "first_byte_timeout": "SECONDS",
+            "idle_timeout": "SECONDS", "key": "KEY", "base_url": "URL", "kind": "KIND", "rpm": "N",
+            "max_concurrency": "N", "by": "GROUP", "since": "AGE", "out": "FILE", "run": "RUN", "name": "NAME"}
+
+
+def readable(cmd) -> None:
+    """Help that reads like the README: flags show no type, values a name (MODEL, SECONDS, URL)."""
+    for p in getattr(cmd, "params", []):  # typer's own click: matched by kind, not by class
+        kind = getattr(p, "param_type_name", "")
+        if kind == "option" and p.metavar is None:
+            p.metavar = "" if getattr(p, "is_flag", False) else METAVARS.get(p.name, p.name.upper())
+        if kind == "argument":
+            p.metavar = p.metavar or p.name.upper()
+            p.display_type_rich = lambda ctx: None  # the metavar already says it
+    orig = getattr(cmd, "get_help_option", None)
+    if orig is not None:
+        def help_option(ctx, _orig=orig):
+            opt = _orig(ctx)
+            if opt is not None:
+                opt.metavar = ""
+            return opt
+        cmd.get_help_option = help_option
+    for sub in getattr(cmd, "commands", {}).values():
+        readable(sub)
+
+
 def main() -> None:
+    import typer.main
+    cmd = typer.main.get_command(app)
+    readable(cmd)
+    shim_cmd = cmd.commands.get("shim")
+    if shim_cmd is not None:  # not "[-- CMD [ARGS]...]...": the command is required, after --
+        shim_cmd.collect_usage_pieces = lambda ctx: ["[OPTIONS]", "-- CMD [ARGS]..."]
     try:
-        app()
+        cmd(prog_name="dario")
     except KeyboardInterrupt:
         sys.exit(130)

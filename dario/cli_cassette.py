@@ -78,7 +78,10 @@ def register(app: typer.Typer, config, fail) -> None:
 
     @cassette.command("show")
     def show(path: str = typer.Argument(..., metavar="FILE")) -> None:
-        """The calls of a cassette, one line each: what asked, where it went, what it got."""
+        """The calls of a cassette, one line each: what asked, where it went, what it got.
+
+        Example: dario cassette show run.jsonl
+        """
         calls = read(path)
         for c in calls:
             typer.echo(_line(c))
@@ -86,7 +89,10 @@ def register(app: typer.Typer, config, fail) -> None:
 
     @cassette.command("diff")
     def diff(a: str = typer.Argument(..., metavar="A"), b: str = typer.Argument(..., metavar="B")) -> None:
-        """The first call where two cassettes differ, and what differs (exit 1 when they do)."""
+        """The first call where two cassettes differ, and what differs (exit 1 when they do).
+
+        Example: dario cassette diff yesterday.jsonl today.jsonl
+        """
         ca, cb = read(a), read(b)
         for i, (x, y) in enumerate(zip(ca, cb), 1):
             ask_x, ask_y = match.normalise(x["client"]), match.normalise(y["client"])
@@ -109,7 +115,10 @@ def register(app: typer.Typer, config, fail) -> None:
 
     @cassette.command("redact")
     def redact_cmd(path: str = typer.Argument(..., metavar="FILE")) -> None:
-        """Mask every key dario knows (its shapes and the configured keys) in a cassette, in place."""
+        """Mask every key dario knows (its shapes and the configured keys) in a cassette, in place.
+
+        Example: dario cassette redact run.jsonl
+        """
         calls = read(path)
         try:
             secrets = tuple(config().secret_values())

@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
     def doctor_cmd(as_json: bool = typer.Option(False, "--json", help='Print {"checks": [...]}.'),
                    proxy_port: int = typer.Option(3456, "--proxy-port", help="Where to look for a running "
                                                                              "dario proxy.")) -> None:
-        """Check dario's install, config, backends and store; exit 1 if any check fails."""
+        """Check dario's install, config, backends and store; exit 1 if any check fails.
+
+        Examples: dario doctor · dario doctor --json
+        """
         from dario.doctor import exit_code, report
 
         checks = report(dario_home(), proxy_port)["checks"]
@@ -42,7 +45,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("mcp")
     def mcp_cmd() -> None:
-        """Serve dario's read-only tools (doctor, backends, usage, calls, status) to MCP clients over stdio."""
+        """Serve dario's read-only tools (doctor, backends, usage, calls, status) to MCP clients over stdio.
+
+        Example: claude mcp add dario -- dario mcp
+        """
         try:
             import mcp  # noqa: F401
         except ImportError:
@@ -58,7 +64,10 @@ def register(app: typer.Typer) -> None:
     @sub.command("install")
     def sub_install(force: bool = typer.Option(False, "--force", help="Replace a dario.md dario didn't "
                                                                       "write.")) -> None:
-        """Write (or refresh) the sub-agent file."""
+        """Write (or refresh) the sub-agent file.
+
+        Example: dario subagent install
+        """
         from dario import subagent
         try:
             st = subagent.install(force)
@@ -69,7 +78,10 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("status")
     def sub_status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-        """Say whether the sub-agent is installed, and current or stale."""
+        """Say whether the sub-agent is installed, and current or stale.
+
+        Example: dario subagent status
+        """
         from dario import subagent
         st = subagent.state()
         if as_json:
@@ -79,7 +91,10 @@ def register(app: typer.Typer) -> None:
 
     @sub.command("remove")
     def sub_remove() -> None:
-        """Delete the sub-agent file (nothing to do if it isn't there)."""
+        """Delete the sub-agent file (nothing to do if it isn't there).
+
+        Example: dario subagent remove
+        """
         from dario import subagent
         try:
             removed = subagent.remove()

@@ -129,6 +129,13 @@ def test_report_renders_in_headless_chromium(tmp_path):
         assert text in dom.replace("&#x27;", "'").replace("&quot;", '"'), text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and XSS not in dom
     assert dom.count("<svg") == 3
+    # the calls table: its path and "caught by" columns, the elapsed-time x-axis, unpriced calls said so
+    head = dom.split('<table class="calls">', 1)[1].split("</tr>", 1)[0]
+    assert "<th>path</th>" in head and "<th>caught by</th>" in head
+    assert "<code>/v1/messages</code>" in dom and "<code>/v1/chat/completions</code>" in dom
+    assert ">unpriced<" in dom  # mystery-model-1 has no price
+    labels = re.findall(r'class="xl"[^>]*>([^<]+)<', dom)
+    assert labels[:6] == sorted(set(labels[:6]), key=labels[:6].index) and labels[0].startswith("+")
     png = tmp_path / "report.png"
     res = _chromium(f"--screenshot={png}", "--window-size=1280,2000", url, user_dir=tmp_path / "profile")
     assert png.is_file() and png.stat().st_size > 10_000, res.stderr[-2000:]

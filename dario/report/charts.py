@@ -38,6 +38,15 @@ def _fmt_usd(v: float) -> str:
     return f"${v:.6f}" if 0 < v < 0.01 else f"${v:.4f}" if v < 1 else f"${v:,.2f}"
 
 
+def _elapsed(s: float) -> str:
+    """+0s, +1.5s, +2m05s, +1h02m: the x-axis of a run's charts."""
+    if s < 60:
+        return f"+{s:.1f}s".replace(".0s", "s") if s < 10 else f"+{s:.0f}s"
+    if s < 3600:
+        return f"+{int(s // 60)}m{int(s % 60):02d}s"
+    return f"+{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
+
+
 def _fmt_ms(v: float) -> str:
     return f"{v / 1000:g}s" if v >= 1000 else f"{v:g}ms"
 
@@ -55,10 +64,10 @@ class _Axes:
             y = self.y(v)
             self.out.append(f'<line x1="{L}" x2="{W - R}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>'
                             f'<text x="{L - 6}" y="{y + 4:.1f}" class="yl">{escape(yfmt(v))}</text>')
-        for i in range(6):  # time ticks
+        for i in range(6):  # time ticks: elapsed from the first call, so a short run's labels differ
             t = t0 + self.span * i / 5
             x = self.x(t)
-            label = time.strftime("%H:%M:%S", time.localtime(t))
+            label = _elapsed(self.span * i / 5)
             anchor = "start" if i == 0 else "end" if i == 5 else "middle"
             self.out.append(f'<text x="{x:.1f}" y="{H - 12}" class="xl" text-anchor="{anchor}">{label}</text>')
 

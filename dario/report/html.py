@@ -194,7 +194,8 @@ def _model_cache_table(calls: Sequence[dict[str, Any]]) -> str:
             '<th class="n">cache read</th><th class="n">saved by cache</th></tr>' + "".join(rows) + "</table>")
 
 
-def _calls_table(calls: Sequence[dict[str, Any]]) -> str:
+def _calls_table(calls: Sequence[dict[str, Any]], processes: Sequence[dict[str, Any]] = ()) -> str:
+    how = {p.get("pid"): p.get("how") for p in processes}  # how each process's calls were caught
     rows = []
     for i, c in enumerate(calls, 1):
         bad = ' class="bad"' if (c.get("status") or 0) >= 400 or c.get("error") else ""
@@ -202,13 +203,25 @@ def _calls_table(calls: Sequence[dict[str, Any]]) -> str:
         rows.append(f'<tr{bad}><td><a href="#call-{escape(c["id"])}">#{i}</a></td>'
                     f'<td>{escape(time.strftime("%H:%M:%S", time.localtime(c["ts"])))}</td>'
                     f'<td>{escape(str(c.get("model") or c.get("model_requested") or ""))}</td>'
+                    f'<td><code>{escape(str(c.get("path") or ""))}</code></td>'
                     f'<td>{escape(str(c.get("backend") or ""))}</td><td>{escape(str(c.get("status")))}</td>'
+                    f'<td>{escape(_caught(c, how))}</td>'
                     f'<td class="n">{_n(c.get("input_tokens"))}</td><td class="n">{_n(c.get("output_tokens"))}</td>'
                     f'<td class="n">{_hit(c.get("input_tokens"), c.get("cache_read_tokens"), c.get("cache_write_tokens"))}</td>'
-                    f'<td class="n">{escape(_usd(c.get("cost_usd")))}</td><td class="n">{lat}</td></tr>')
-    return ('<table><tr><th>call</th><th>time</th><th>model</th><th>backend</th><th>status</th>'
-            '<th class="n">input</th><th class="n">output</th><th class="n">cache hit</th><th class="n">cost</th>'
-            '<th class="n">ms</th></tr>' + "".join(rows) + "</table>")
+                    f'<td class="n">{escape(_usd(c.get("cost_usd")) if not pricing.unpriced(c) else "unpriced")}</td>'
+                    f'<td class="n">{lat}</td></tr>')
+    return ('<table class="calls"><tr><th>call</th><th>time</th><th>model</th><th>path</th><th>backend</th>'
+            '<th>status</th><th>caught by</th><th class="n">input</th><th class="n">output</th>'
+            '<th class="n">cache hit</th><th class="n">cost</th><th class="n">ms</th></tr>' + "".join(rows) + "</table>")
+
+
+def _caught(c: dict[str, Any], how: dict) -> str:
+    """How dario saw the call: the proxy, or the shim's in-process payload/injector or its fallback."""
+    if c.get("source") == "proxy":
+        return "proxy"
+    if c.get("replayed"):
+        return "replay"
+    return str(how.get(c.get("pid")) or c.get("source") or "")
 
 
 def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
@@ -250,7 +263,7 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
     else:
         parts += ['<h2>Charts</h2>', charts.tokens_chart(calls), charts.cost_chart(calls),
                   charts.latency_chart(calls), '<h2>Prompt cache</h2>', _model_cache_table(calls),
-                  '<h2>Calls</h2>', _calls_table(calls),
+                  '<h2>Calls</h2>', _calls_table(calls, processes),
                   '<div class="toolbar"><button data-fold="open">Expand all</button> '
                   '<button data-fold="close">Collapse all</button></div>']
         parts += [_conversation_html(n, key, items) for n, (key, items) in enumerate(convs, 1)]
