@@ -57,6 +57,48 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     pass
 
 
+# -- the local CA (the shim's HTTPS proxy) -----------------------------------------------------------
+ca_app = typer.Typer(no_args_is_help=True, help="The local dario CA that signs intercepted hosts' certificates.")
+app.add_typer(ca_app, name="ca")
+
+
+@ca_app.command("show")
+def ca_show() -> None:
+    """Where the CA is, its fingerprint and expiry (made on the first `dario shim`).
+
+    Example: dario ca show
+    """
+    from dario.shim.ca import describe
+    info = describe(dario_home())
+    if info is None:
+        typer.echo("No dario CA yet: the first `dario shim` makes one.")
+        raise typer.Exit(1)
+    typer.echo(f"{info['subject']}\n  cert {info['cert']}\n  key  {info['key']} (key mode {info['key_mode']}, "
+               f"never copied elsewhere)\n  sha256 {info['sha256']}\n  expires {info['expires']}")
+
+
+@ca_app.command("rotate")
+def ca_rotate() -> None:
+    """Replace the CA with a new one (children of later runs trust the new one).
+
+    Example: dario ca rotate
+    """
+    from dario.shim.ca import describe, load_or_create, remove
+    remove(dario_home())
+    load_or_create(dario_home())
+    typer.echo(f"new CA: sha256 {describe(dario_home())['sha256']}")
+
+
+@ca_app.command("remove")
+def ca_remove() -> None:
+    """Delete the CA (the next `dario shim` makes a new one).
+
+    Example: dario ca remove
+    """
+    from dario.shim.ca import remove
+    typer.echo("removed the dario CA" if remove(dario_home()) else "no dario CA to remove")
+
+
 # -- backends ----------------------------------------------------------------
 @backend_app.command("add")
 def backend_add(name: str = typer.Argument(..., help="anthropic, openai, groq, openrouter, ollama, deepseek, "

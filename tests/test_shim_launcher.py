@@ -183,18 +183,25 @@ def _messages_calls(upstream):
     return [s for s in upstream.requests if s.path.startswith("/v1/messages")]
 
 
+DOORS = {  # what each case takes away with an `env -u` wrapper, leaving only the door under test
+    "bun-preload": [],
+    "https-proxy": ["BUN_OPTIONS", "ANTHROPIC_BASE_URL"],
+    "fallback": ["BUN_OPTIONS", "HTTPS_PROXY", "https_proxy"],
+}
+
+
 @needs_native
-@pytest.mark.parametrize("door", ["bun-preload", "fallback"])
+@pytest.mark.parametrize("door", list(DOORS))
 def test_native_claude_code(home, upstream, door):
-    # `env -u BUN_OPTIONS` is a wrapper that strips the preload: only the base-URL fallback is left
-    cmd = [str(CLAUDE_NATIVE)] if door == "bun-preload" else ["env", "-u", "BUN_OPTIONS", str(CLAUDE_NATIVE)]
+    strip = [a for v in DOORS[door] for a in ("-u", v)]
+    cmd = ["env", *strip, str(CLAUDE_NATIVE)] if strip else [str(CLAUDE_NATIVE)]
     r = run_shim(home, *cmd, "--print", "hi", options=("-v",), env=_claude_env(home))
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode() == ANSWER + "\n"
     calls = _messages_calls(upstream)
     assert calls and all(c.headers.get("x-api-key") == REAL_KEY_A for c in calls)
     err = r.stderr.decode()
-    assert ("in-process: pid" if door == "bun-preload" else "fallback: pid") in err
+    assert {"bun-preload": "in-process: pid", "https-proxy": "https-proxy: pid", "fallback": "fallback: pid"}[door] in err
     assert re.search(r"dario: 200 anthropic +\S+ +stream .*pid=\d+", err), err
 
 

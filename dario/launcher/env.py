@@ -52,7 +52,8 @@ def _payload_path(private_dir: str) -> str:
 
 def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fallback: str, hosts: list[str],
                     strict: list[str], private_dir: str, observe: bool = False,
-                    key_env_refs: list[str] = ()) -> ChildEnv:
+                    key_env_refs: list[str] = (), https_proxy: str | None = None,
+                    ca_bundle: str | None = None) -> ChildEnv:
     env = dict(environ)
     out = ChildEnv(env)
 
@@ -94,6 +95,19 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
             (fallback + "openai/v1").replace(token, "<token>"))
     put("GOOGLE_GEMINI_BASE_URL", fallback + "gemini", "fallback for programs the payload cannot reach "
         "(Gemini's own variable, read by Gemini CLI and @google/genai)", (fallback + "gemini").replace(token, "<token>"))
+    if https_proxy:  # programs that honour only HTTPS_PROXY (Codex CLI, Go/Rust CLIs, curl)
+        shown = https_proxy.replace(token, "<token>")
+        for var in ("HTTPS_PROXY", "https_proxy"):
+            put(var, https_proxy, "the host's HTTPS proxy: intercepted LLM hosts are answered by dario, "
+                                  "every other host is a blind tunnel", shown)
+        no_proxy = [h for h in (env.get("NO_PROXY") or env.get("no_proxy") or "").split(",") if h.strip()]
+        for var in ("NO_PROXY", "no_proxy"):
+            put(var, ",".join(dict.fromkeys(no_proxy + ["127.0.0.1", "localhost", "::1"])),
+                "loopback (the host itself, local servers) never goes through the proxy")
+    if ca_bundle:  # OpenSSL, Go and rustls-native-certs read SSL_CERT_FILE; curl reads CURL_CA_BUNDLE
+        for var in ("SSL_CERT_FILE", "CURL_CA_BUNDLE"):
+            put(var, ca_bundle, "the system's CAs plus this user's dario CA, which signs the certificates "
+                                "of intercepted hosts")
     if not observe:
         for provider, (var, any_of) in KEY_VARS.items():
             if not any(env.get(v) for v in any_of):

@@ -113,11 +113,16 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
     loop = LoopThread("dario-shim-host")
     try:
         loop.run(host.start())
+        hosts = intercepted_hosts(cfg, environ, opts.intercept)
+        # every kind: a Node or Python child is caught in-process first, but it may start a native
+        # program (Codex's npm launcher starts its Rust binary), which only the proxy reaches
+        bundle = loop.run(host.start_https_proxy(cfg.home, [h.split(":")[0] for h in hosts]))
+        proxy = host.connect.proxy_url()
         child_env = build_child_env(environ, socket_path=host.socket_path, token=host.token,
-                                    fallback=host.fallback_prefix,
-                                    hosts=intercepted_hosts(cfg, environ, opts.intercept),
+                                    fallback=host.fallback_prefix, hosts=hosts,
                                     strict=strict_hosts(cfg, opts), private_dir=host.dir,
-                                    observe=opts.observe, key_env_refs=key_env_refs(cfg))
+                                    observe=opts.observe, key_env_refs=key_env_refs(cfg),
+                                    https_proxy=proxy, ca_bundle=bundle)
         record_run = getattr(rt.recorder, "record_run", None)
         if record_run:
             record_run(rt.run_id, source="shim", argv=cmd, pid=os.getpid())

@@ -10,6 +10,7 @@ same private directory (a file write costs the child far less start-up than a co
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import os
@@ -41,8 +42,16 @@ class ChildProcess:
     runtime: str
     argv0: str
     argv: list[str]
-    how: str  # "in-process" | "fallback"
+    how: str  # "in-process" | "fallback" | "https-proxy"
     seen: float = field(default_factory=time.time)
+
+
+def _no_websocket() -> web.Response:
+    """dario carries HTTP, not WebSockets: refused at once, so a client that tries one first (Codex's
+    Responses WebSocket) falls back to HTTPS streaming straight away."""
+    return web.Response(status=404, body=proto.error_bytes(proto.OPENAI, 404, "dario: WebSocket upgrades are "
+                        "not carried; use HTTP streaming"), content_type="application/json",
+                        headers={"x-dario-error": "1"})
 
 
 def _deny(message: str, status: int = 401) -> web.Response:
@@ -68,6 +77,8 @@ class ShimHost:
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._peer_pids: dict[int, int | None] = {}
+        self.connect = None  # shim/connect.ConnectProxy, once start_https_proxy() ran
+        self._tls_servers: dict[str, web.Server] = {}
 
     @property
     def fallback_prefix(self) -> str:
@@ -96,8 +107,49 @@ class ShimHost:
         self.port = tcp._server.sockets[0].getsockname()[1]
         return self
 
+    async def start_https_proxy(self, home, intercepted_hosts) -> str:
+        """Also listen as an HTTPS (CONNECT) proxy; returns the child's CA bundle path."""
+        from dario.shim.ca import LeafMint
+        from dario.shim.connect import ConnectProxy
+        hosts = {h.lower() for h in intercepted_hosts}
+        mint = LeafMint(home, self.dir)
+
+        def intercepted(host: str) -> bool:
+            return host.lower() in hosts
+
+        self.connect = await ConnectProxy(self.token, intercepted, mint.context, self._tls_handler).start()
+        return mint.bundle()
+
+    def _tls_handler(self, host: str):
+        """A request handler for the TLS stream of one intercepted CONNECT to `host`."""
+        server = self._tls_servers.get(host)
+        if server is None:
+            loop = asyncio.get_running_loop()
+
+            def make_request(message, payload, protocol, writer, task):
+                return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=MAX_BODY)
+
+            async def handle(request: web.BaseRequest) -> web.StreamResponse:
+                return await self._through_proxy(request, host)
+
+            server = self._tls_servers[host] = web.Server(handle, request_factory=make_request,
+                                                           handler_cancellation=True)
+        return server()
+
+    async def _through_proxy(self, request: web.BaseRequest, host: str) -> web.StreamResponse:
+        if request.headers.get("upgrade", "").lower() == "websocket":
+            return _no_websocket()
+        target = f"https://{host}{request.path_qs}"
+        pid = self._peer_pid(request, self.connect.port)
+        if pid is not None and self.known(pid) is None:
+            self._remember(_describe(pid, "https-proxy"))
+        return await self.pipeline.handle(request, self._ctx(target, pid),
+                                          proto.protocol_for_path(urlsplit(target).path))
+
     async def close(self) -> None:
         self.collect_hellos()  # processes that never made a call were intercepted all the same
+        if self.connect is not None:
+            await self.connect.close()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.pipeline.close()
@@ -215,8 +267,9 @@ class ShimHost:
         # the fallback URL carries the provider's own path (/v1/...); the base may carry its prefix
         return adapter(provider).join(base, "/" + tail.lstrip("/"))
 
-    def _peer_pid(self, request: web.Request) -> int | None:
-        """Which child process owns this loopback connection (so fallback calls are attributed)."""
+    def _peer_pid(self, request: web.Request, door: int | None = None) -> int | None:
+        """Which child process owns this loopback connection to `door` (default: the fallback's
+        port), so calls that did not come through the payload are attributed."""
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if not peer:
             return None
@@ -227,7 +280,7 @@ class ShimHost:
         try:
             import psutil
             for c in psutil.net_connections(kind="tcp4"):
-                if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == self.port:
+                if c.laddr and c.laddr.port == port and c.raddr and c.raddr.port == (door or self.port):
                     pid = c.pid
                     break
         except Exception:  # psutil may be denied other users' sockets: attribution is best effort
@@ -305,11 +358,11 @@ def sweep_stale_dirs(parent: str, min_age: float = 10.0) -> list[str]:
     return removed
 
 
-def _describe(pid: int) -> ChildProcess:
+def _describe(pid: int, how: str = "fallback") -> ChildProcess:
     try:
         import psutil
         p = psutil.Process(pid)
         argv = p.cmdline()
-        return ChildProcess(pid, p.ppid(), "native", argv[0] if argv else p.name(), argv, "fallback")
+        return ChildProcess(pid, p.ppid(), "native", argv[0] if argv else p.name(), argv, how)
     except Exception:
-        return ChildProcess(pid, None, "native", "?", [], "fallback")
+        return ChildProcess(pid, None, "native", "?", [], how)

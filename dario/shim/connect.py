@@ -1,0 +1,146 @@
+"""The shim host's HTTPS proxy: for programs that honour HTTPS_PROXY and nothing else (Codex CLI,
+Go and Rust CLIs, curl).
+
+`CONNECT host:port` with the run token as proxy credentials (`http://dario:TOKEN@127.0.0.1:PORT`;
+anything else is a 407). For an intercepted LLM host, dario answers the TLS handshake itself
+with a leaf its CA signed (shim/ca.py) and serves the requests inside with the host's own aiohttp
+app, so each call takes the same pipeline as every other. Every other host is a blind tunnel:
+bytes copied both ways, nothing read, only counted. HTTP/1.1 inside the tunnel (ALPN offers
+http/1.1 only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hmac
+from typing import Callable
+
+TUNNEL_BUFFER = 256 * 1024
+
+
+class ConnectProxy:
+    def __init__(self, token: str, intercepted: Callable[[str], bool], tls_for: Callable[[str], object],
+                 make_handler: Callable[[str], asyncio.Protocol]) -> None:
+        self.token = token
+        self.intercepted = intercepted  # host -> is it one dario terminates?
+        self.tls_for = tls_for  # host -> server SSLContext
+        self.make_handler = make_handler  # host -> an aiohttp request handler protocol for it
+        self.tunnels: dict[str, int] = {}  # blind tunnels, by host: all that is kept of them
+        self.intercepted_hosts: dict[str, int] = {}
+        self.refused = 0
+        self._server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self) -> "ConnectProxy":
+        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    def proxy_url(self) -> str:
+        return f"http://dario:{self.token}@127.0.0.1:{self.port}"
+
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        value = headers.get("proxy-authorization", "")
+        scheme, _, blob = value.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            _, _, password = base64.b64decode(blob.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(password.encode(), self.token.encode())
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError, ConnectionError):
+            writer.close()
+            return
+        lines = head.decode("latin-1").split("\r\n")
+        method, _, rest = lines[0].partition(" ")
+        target = rest.rsplit(" ", 1)[0]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        if not self._authorised(headers):
+            self.refused += 1
+            writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"dario\"\r\n"
+                         b"Content-Type: text/plain\r\nConnection: close\r\nContent-Length: 52\r\n\r\n"
+                         b"dario: this proxy takes only this run's token, sorry")
+            await _drain_close(writer)
+            return
+        if method.upper() != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            await _drain_close(writer)
+            return
+        host, _, port_s = target.rpartition(":")
+        host, port = (host.strip("[]"), int(port_s)) if port_s.isdigit() else (target, 443)
+        if self.intercepted(host):
+            await self._terminate(host, port, writer)
+        else:
+            await self._tunnel(host, port, reader, writer)
+
+    async def _terminate(self, host: str, port: int, writer: asyncio.StreamWriter) -> None:
+        name = host if port == 443 else f"{host}:{port}"
+        self.intercepted_hosts[name] = self.intercepted_hosts.get(name, 0) + 1
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        loop = asyncio.get_running_loop()
+        transport = writer.transport
+        handler = self.make_handler(name)
+        try:
+            tls = await loop.start_tls(transport, handler, self.tls_for(host), server_side=True,
+                                       ssl_handshake_timeout=30)
+        except (OSError, ConnectionError, asyncio.TimeoutError):  # the client gave up, or did not trust us
+            transport.close()
+            return
+        if tls is None:
+            return
+        handler.connection_made(tls)
+
+    async def _tunnel(self, host: str, port: int, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+        except (OSError, asyncio.TimeoutError) as e:
+            msg = f"dario: cannot reach {host}:{port}: {e.strerror if isinstance(e, OSError) else 'timed out'}"
+            body = msg.encode()
+            writer.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            await _drain_close(writer)
+            return
+        self.tunnels[f"{host}:{port}"] = self.tunnels.get(f"{host}:{port}", 0) + 1
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await writer.drain()
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await src.read(TUNNEL_BUFFER)
+            if not data:
+                break
+            dst.write(data)
+            await dst.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        try:
+            if dst.can_write_eof():
+                dst.write_eof()
+        except (OSError, RuntimeError):
+            pass
+        await _drain_close(dst)
+
+
+async def _drain_close(w: asyncio.StreamWriter) -> None:
+    try:
+        await w.drain()
+    except (ConnectionError, OSError):
+        pass
+    w.close()

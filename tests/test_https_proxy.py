@@ -1,0 +1,154 @@
+"""The shim host's HTTPS proxy: programs that honour only HTTPS_PROXY (curl, Codex CLI's Rust
+binary) have their LLM calls answered through the pipeline; every other host is a blind tunnel."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_upstream import ANSWER
+from tests.support.shim import CODEX, REAL_KEY_A, REAL_KEY_O, base_env, dario_cmd, run_shim
+
+needs_curl = pytest.mark.skipif(not os.path.exists("/usr/bin/curl"), reason="curl is not installed")
+BODY = json.dumps({"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+
+
+@needs_curl
+def test_curl_to_the_real_host_is_answered_by_the_backend(home, upstream):
+    r = run_shim(home, "curl", "-sS", "https://api.anthropic.com/v1/messages", "-H", "content-type: application/json",
+                 "-H", "x-api-key: the-childs-dummy", "-d", BODY, options=("-v",), env=base_env(home))
+    err = r.stderr.decode()
+    assert r.returncode == 0, err
+    assert json.loads(r.stdout)["content"][0]["text"] == ANSWER
+    seen = upstream.last()
+    assert seen.path == "/v1/messages" and seen.headers["x-api-key"] == REAL_KEY_A
+    assert "https-proxy: pid" in err and "dario: 200 anthropic" in err
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost-own-ca")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    c, k = tmp / "own.pem", tmp / "own.key"
+    c.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()))
+    return c, k
+
+
+@needs_curl
+def test_other_hosts_are_blind_tunnels_with_their_own_certificate(home, tmp_path):
+    """A local HTTPS server with its own CA, reached through the proxy (curl does not skip the proxy
+    for it: --noproxy ''), is tunnelled untouched: curl verifies that server's own certificate."""
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def serve():
+        conn, _ = srv.accept()
+        with ctx.wrap_socket(conn, server_side=True) as s:
+            s.recv(65536)
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nown server!\n")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    r = run_shim(home, "curl", "-sS", "--noproxy", "", "--cacert", str(cert), "--resolve",
+                 f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/", env=base_env(home))
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"own server!\n"
+    srv.close()
+
+
+def test_the_proxy_takes_only_this_runs_token(home):
+    """Any other local process is refused with a 407: a CONNECT without the token, or with another."""
+    script = r"""
+import os, socket, sys, base64
+from urllib.parse import urlsplit
+u = urlsplit(os.environ["HTTPS_PROXY"])
+out = []
+for auth in (None, "dario:dario-run-not-this-one", f"dario:{u.password}"):
+    s = socket.create_connection((u.hostname, u.port))
+    head = "CONNECT api.anthropic.com:443 HTTP/1.1\r\nHost: api.anthropic.com:443\r\n"
+    if auth:
+        head += "Proxy-Authorization: Basic " + base64.b64encode(auth.encode()).decode() + "\r\n"
+    s.sendall((head + "\r\n").encode())
+    out.append(s.recv(200).split(b"\r\n")[0].decode())
+    s.close()
+print("\n".join(out))
+"""
+    r = run_shim(home, sys.executable, "-c", script, env=base_env(home))
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().splitlines() == ["HTTP/1.1 407 Proxy Authentication Required"] * 2 + [
+        "HTTP/1.1 200 Connection established"]
+
+
+def test_the_childs_env_names_the_proxy_and_the_bundle(home):
+    script = ("import json, os; e = dict(os.environ); b = open(e['SSL_CERT_FILE']).read(); "
+              "e['_certs'] = b.count('BEGIN CERTIFICATE'); print(json.dumps(e))")
+    r = run_shim(home, sys.executable, "-c", script, env=base_env(home))
+    env = json.loads(r.stdout)
+    token = env["DARIO_SHIM_TOKEN"]
+    assert env["HTTPS_PROXY"] == env["https_proxy"] and env["HTTPS_PROXY"].startswith(f"http://dario:{token}@127.0.0.1:")
+    assert "127.0.0.1" in env["NO_PROXY"].split(",")
+    assert env["SSL_CERT_FILE"] == env["CURL_CA_BUNDLE"] and "/dario-" in env["SSL_CERT_FILE"]
+    assert env["_certs"] > 10  # the system's CAs and dario's: tunnelled hosts still verify
+    assert not Path(env["SSL_CERT_FILE"]).exists()  # in the run's private dir, gone at exit
+    ca = (home / "ca" / "dario-ca.key")
+    assert ca.exists() and oct(ca.stat().st_mode & 0o777) == "0o600"
+    assert REAL_KEY_A not in r.stdout.decode()
+
+
+def test_dario_ca_show_rotate_remove(home):
+    run_shim(home, "true", env=base_env(home))  # made on first use
+    show = subprocess.run(dario_cmd("ca", "show"), env=base_env(home), capture_output=True, text=True, timeout=30)
+    assert show.returncode == 0 and "sha256" in show.stdout and "key mode 0o600" in show.stdout
+    fp = show.stdout
+    rot = subprocess.run(dario_cmd("ca", "rotate"), env=base_env(home), capture_output=True, text=True, timeout=30)
+    assert rot.returncode == 0 and "new CA" in rot.stdout
+    assert subprocess.run(dario_cmd("ca", "show"), env=base_env(home), capture_output=True, text=True).stdout != fp
+    rm = subprocess.run(dario_cmd("ca", "remove"), env=base_env(home), capture_output=True, text=True, timeout=30)
+    assert rm.returncode == 0 and not (home / "ca" / "dario-ca.key").exists()
+    none = subprocess.run(dario_cmd("ca", "show"), env=base_env(home), capture_output=True, text=True, timeout=30)
+    assert none.returncode == 1 and "No dario CA" in none.stdout + none.stderr
+
+
+@pytest.mark.skipif(not CODEX.exists(), reason="npm ci did not provide @openai/codex")
+@pytest.mark.parametrize("model, path", [(None, "/v1/responses"), ("claude-sonnet-4-5", "/v1/messages")])
+def test_codex_exec_under_the_shim_with_no_dario_config(home, upstream, model, path):
+    """Codex's npm launcher (Node) starts its Rust binary, which honours only HTTPS_PROXY: its calls to
+    api.openai.com come through the proxy, on an OpenAI-kind backend or (by model name) an Anthropic one.
+    Codex first tries a Responses WebSocket: dario refuses the upgrade, and Codex falls back to SSE."""
+    codex_home = home / ".codex"
+    codex_home.mkdir(exist_ok=True)
+    args = ["exec", "--skip-git-repo-check", "--ephemeral", *(["-m", model] if model else []), "say hi"]
+    r = run_shim(home, str(CODEX), *args, options=("-v",), env=base_env(home, CODEX_HOME=str(codex_home)),
+                 timeout=120, stdin=subprocess.DEVNULL)
+    err = r.stderr.decode()
+    assert r.returncode == 0, err[-3000:]
+    assert r.stdout.decode().strip() == ANSWER
+    calls = [s for s in upstream.requests if s.path == path]
+    assert calls and all(c.body["stream"] is True for c in calls)
+    key = REAL_KEY_O if path == "/v1/responses" else REAL_KEY_A
+    assert all(key in json.dumps(c.headers) for c in calls)
+    assert "https-proxy: pid" in err
