@@ -64,7 +64,7 @@ def test_codex_exec_through_the_proxy_on_an_anthropic_backend(proxy, upstream, t
     (result,) = [b for b in second["messages"][-1]["content"] if b["type"] == "tool_result"]
     assert result["tool_use_id"] == use["id"] and use["name"] == first["tools"][0]["name"]
     recs = records(proxy, 2)
-    assert [(x.protocol_in, x.protocol_out, x.status) for x in recs] == [("responses", "anthropic", 200)] * 2
+    assert [(x.protocol_in, x.protocol_out, x.status, x.error) for x in recs] == [("responses", "anthropic", 200, None)] * 2
     assert all(x.output_tokens == 9 for x in recs)
 
 

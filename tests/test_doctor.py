@@ -312,9 +312,9 @@ def test_security_rows_fail_for_an_ungated_wildcard_listener_and_a_loose_ca(tmp_
     server = ThreadingHTTPServer(("0.0.0.0", 0), Health)  # reached over loopback only in this test
     threading.Thread(target=server.serve_forever, daemon=True).start()
     home = make_home(tmp_path)
-    (home / "ca").mkdir()
-    (home / "ca" / "ca-key.pem").write_text("x")
-    os.chmod(home / "ca" / "ca-key.pem", 0o644)
+    from dario.shim.ca import ca_paths, load_or_create
+    load_or_create(home)
+    os.chmod(ca_paths(home)[0], 0o644)
     try:
         rc, rows, _ = doctor(tmp_path, home, proxy_port=server.server_address[1])
     finally:

@@ -152,3 +152,17 @@ def test_codex_exec_under_the_shim_with_no_dario_config(home, upstream, model, p
     key = REAL_KEY_O if path == "/v1/responses" else REAL_KEY_A
     assert all(key in json.dumps(c.headers) for c in calls)
     assert "https-proxy: pid" in err
+
+
+def test_doctor_rows_for_the_ca(home):
+    def ca_row():
+        r = subprocess.run(dario_cmd("doctor", "--json"), env=base_env(home), capture_output=True, text=True,
+                           timeout=60)
+        return next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "security: CA")
+    assert ca_row()["status"] == "ok" and "no dario CA yet" in ca_row()["detail"]
+    run_shim(home, "true", env=base_env(home))
+    row = ca_row()
+    assert row["status"] == "ok" and "key 0600" in row["detail"]
+    os.chmod(home / "ca" / "dario-ca.key", 0o644)
+    row = ca_row()
+    assert row["status"] == "fail" and "chmod 600" in row["detail"]

@@ -52,11 +52,27 @@ def check_security(ctx: Context) -> list[Row]:
     rows.append(Row("security: gate", OK, "DARIO_API_KEY is set: a proxy started here requires it" if
                     os.environ.get("DARIO_API_KEY") else "DARIO_API_KEY not set: a proxy serves loopback only, "
                     "and refuses web pages (Origin), foreign Host names and non-JSON bodies"))
-    ca = ctx.home / "ca"
-    if not ca.exists():
-        rows.append(Row("security: CA", OK, "no dario CA (this version has no HTTPS proxy mode)"))
-    else:
-        loose = [p.name for p in ca.iterdir() if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077]
-        rows.append(Row("security: CA", FAIL if loose else OK,
-                        f"{ca}: {', '.join(loose)} readable by others: chmod 600" if loose else f"{ca}: private"))
+    rows.append(_ca_row(ctx))
     return rows
+
+
+def _ca_row(ctx: Context) -> Row:
+    """The shim's HTTPS-proxy CA: present, its key private, not about to expire."""
+    import datetime as dt
+    from dario.shim.ca import ca_paths, describe
+    key, _ = ca_paths(ctx.home)
+    try:
+        info = describe(ctx.home)
+    except Exception as e:  # a damaged certificate file
+        return Row("security: CA", FAIL, f"{key.parent}: the CA certificate does not load ({e}): dario ca rotate")
+    if info is None:
+        return Row("security: CA", OK, "no dario CA yet: the first `dario shim` makes one (HTTPS proxy mode)")
+    if not key.exists():
+        return Row("security: CA", FAIL, f"{key} is missing: dario ca rotate")
+    if stat.S_IMODE(key.stat().st_mode) & 0o077:
+        return Row("security: CA", FAIL, f"{key} is readable by others: chmod 600 {key}, or dario ca rotate")
+    left = dt.datetime.fromisoformat(info["expires"]) - dt.datetime.now(dt.timezone.utc)
+    if left.days < 30:
+        return Row("security: CA", WARN, f"the dario CA expires in {left.days} day(s): dario ca rotate")
+    return Row("security: CA", OK, f"{key.parent}: key 0600, expires {info['expires'][:10]}, sha256 "
+                                   f"{info['sha256'][:23]}…")

@@ -152,7 +152,11 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
             await send(b"".join(translator.finish()))
         if meter.error:
             call.error = redact(meter.error, secrets)
-        await resp.write_eof()
+        call.notes["delivered"] = True  # every event is out: a client that hangs up now (Codex does) is done
+        try:
+            await resp.write_eof()
+        except ConnectionResetError:
+            pass
     except ClientGone:
         call.fail(499, "client disconnected")
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:

@@ -111,10 +111,12 @@ class Pipeline:
         except CallError as e:
             return answer.dario_error(call, e, self.secrets)
         except asyncio.CancelledError:  # the client went away while we waited upstream
-            call.fail(499, "client disconnected")
+            if not call.notes.get("delivered"):
+                call.fail(499, "client disconnected")
             raise
         except ConnectionResetError:  # the client went away while we wrote to it
-            call.fail(499, "client disconnected")
+            if not call.notes.get("delivered"):
+                call.fail(499, "client disconnected")
             return web.Response(status=499)
         except Exception as e:  # a dario bug: still an answer in the client's shape, and a row
             log.error("dario: internal error on %s %s", call.request.method, call.path, exc_info=True)
