@@ -101,3 +101,13 @@ def test_prices_import_takes_a_litellm_table(tmp_path, monkeypatch):
     assert "acme-embed" in prices and "sample_spec" not in prices and "broken" not in prices
     assert "2 model(s)" in r.output and "1 skipped" in r.output
     assert pricing.cost("acme-large", 1_000_000, 0, overrides=prices) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("model, per_mtok", [
+    ("groq:llama-3.3-70b-versatile", 0.59 + 0.79), ("together:meta-llama/Llama-3.3-70B-Instruct-Turbo", 0.88 * 2),
+    ("mistral-large-latest", 2.0 + 6.0), ("xai:grok-4-0709", 3.0 + 15.0), ("grok-4-fast-reasoning", 0.20 + 0.50),
+    ("openrouter:anthropic/claude-sonnet-4.5", 3.0 + 15.0), ("openai/gpt-oss-120b", 0.15 + 0.75)])
+def test_every_known_backends_main_models_have_a_price(model, per_mtok):
+    from dario.core.usage import Usage
+    cost = pricing.cost_of(model, Usage(input_tokens=1_000_000, output_tokens=1_000_000))
+    assert cost == pytest.approx(per_mtok)

@@ -76,6 +76,22 @@ PRICES: dict[str, Price] = {
     "gemini-2.5-flash": (0.30, 2.50, 0.03, 0.30),
     "gemini-2.0-flash-lite": (0.075, 0.30, 0.075, 0.075),
     "gemini-2.0-flash": (0.10, 0.40, 0.025, 0.10),
+    # -- the other known backends' main models, as their price pages listed them (2025-26; no cache
+    #    discount where none is listed). Hosted ids like "meta-llama/Llama-3.3-70B-Instruct-Turbo" and
+    #    OpenRouter's "anthropic/claude-sonnet-4.5" match with their provider prefix taken off.
+    "llama-3.3-70b-versatile": (0.59, 0.79, 0.59, 0.59),  # Groq
+    "llama-3.1-8b-instant": (0.05, 0.08, 0.05, 0.05),  # Groq
+    "gpt-oss-120b": (0.15, 0.75, 0.15, 0.15),  # Groq, and others near it
+    "llama-3.3-70b-instruct-turbo": (0.88, 0.88, 0.88, 0.88),  # Together
+    "deepseek-v3": (1.25, 1.25, 1.25, 1.25),  # Together
+    "mistral-large": (2.0, 6.0, 2.0, 2.0),
+    "mistral-medium": (0.40, 2.0, 0.40, 0.40),
+    "mistral-small": (0.10, 0.30, 0.10, 0.10),
+    "codestral": (0.30, 0.90, 0.30, 0.30),
+    "grok-4-fast": (0.20, 0.50, 0.05, 0.20),  # xAI
+    "grok-4": (3.0, 15.0, 0.75, 3.0),
+    "grok-3-mini": (0.30, 0.50, 0.075, 0.30),
+    "grok-code-fast-1": (0.20, 1.50, 0.02, 0.20),
     # -- DeepSeek -----------------------------------------------------------
     "deepseek-chat": (0.27, 1.10, 0.07, 0.27),
     "deepseek-reasoner": (0.55, 2.19, 0.14, 0.55),
@@ -94,7 +110,8 @@ _PROVIDER_PREFIX = re.compile(r"^(?:[a-z0-9_-]+/|[a-z0-9_-]+:)")  # "openai/gpt-
 
 def _norm(model: str) -> str:
     m = model.strip().lower()
-    m = _PROVIDER_PREFIX.sub("", m)
+    while _PROVIDER_PREFIX.match(m):  # "openrouter:anthropic/claude-…": every prefix off
+        m = _PROVIDER_PREFIX.sub("", m, count=1)
     # Anthropic's old dotted alias style ("claude-sonnet-4.5") -> dashed ids
     return re.sub(r"(claude-[a-z0-9-]*?\d)\.(\d)", r"\1-\2", m) if m.startswith("claude") else m
 
