@@ -95,9 +95,22 @@ class LeafMint:
     """Server TLS contexts for intercepted hosts, one leaf per host, signed by the CA."""
 
     def __init__(self, home: Path, private_dir: str) -> None:
-        self.ca_key, self.ca_cert = load_or_create(home)
-        self.dir = private_dir
+        self.home, self.dir = Path(home), private_dir
+        self._ca = None  # (key, cert), loaded on the first intercepted CONNECT: `cryptography` costs ~40 ms
         self._contexts: dict[str, ssl.SSLContext] = {}
+
+    @property
+    def ca_key(self):
+        return self._load()[0]
+
+    @property
+    def ca_cert(self):
+        return self._load()[1]
+
+    def _load(self):
+        if self._ca is None:
+            self._ca = load_or_create(self.home)
+        return self._ca
 
     def context(self, host: str) -> ssl.SSLContext:
         ctx = self._contexts.get(host)
@@ -137,13 +150,16 @@ class LeafMint:
         return ctx
 
     def bundle(self) -> str:
-        """A CA bundle for the child: the system's CAs and dario's, in the private dir."""
-        from cryptography.hazmat.primitives import serialization
+        """A CA bundle for the child: the system's CAs and dario's, in the private dir (the CA's PEM
+        is read as bytes when it exists, so a run that intercepts nothing never loads `cryptography`)."""
+        _, cert_path = ca_paths(self.home)
+        if not cert_path.exists():
+            self._load()
         system = b""
         for path in (os.environ.get("SSL_CERT_FILE"), *SYSTEM_BUNDLES):
             if path and os.path.isfile(path):
                 system = Path(path).read_bytes()
                 break
         out = os.path.join(self.dir, "ca-bundle.pem")
-        _write(Path(out), system.rstrip(b"\n") + b"\n" + self.ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        _write(Path(out), system.rstrip(b"\n") + b"\n" + cert_path.read_bytes(), 0o644)
         return out
