@@ -135,7 +135,8 @@ def test_print_env_runs_nothing(home, tmp_path):
     assert r.returncode == 0 and not marker.exists()
     out = r.stdout.decode()
     for var in ("NODE_OPTIONS=--require", "BUN_OPTIONS=--preload=", "PYTHONPATH=", "ANTHROPIC_BASE_URL=",
-                "OPENAI_BASE_URL=", "DARIO_SHIM_HOSTS=", "# "):
+                "OPENAI_BASE_URL=", "DARIO_SHIM_HOSTS=", "HTTPS_PROXY=http://dario:<token>@127.0.0.1:",
+                "SSL_CERT_FILE=", "NO_PROXY=", "# "):
         assert var in out
     assert REAL_KEY_A not in out
 

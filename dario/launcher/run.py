@@ -75,7 +75,8 @@ def print_env(cmd: list[str], cfg: Config, opts: ShimOptions, out=sys.stdout) ->
                             fallback="http://127.0.0.1:<port>/t/<token>/",
                             hosts=intercepted_hosts(cfg, dict(os.environ), opts.intercept),
                             strict=strict_hosts(cfg, opts), private_dir="/tmp", observe=opts.observe,
-                            key_env_refs=key_env_refs(cfg))
+                            key_env_refs=key_env_refs(cfg), https_proxy="http://dario:<token>@127.0.0.1:<port>",
+                            ca_bundle="/tmp/dario-XXXXXX/ca-bundle.pem")
     print(f"# {cmd[0]}: {kind.kind} ({kind.why})", file=out)
     for name, (value, why) in child.set.items():
         print(f"{name}={value}\n    # {why}", file=out)
