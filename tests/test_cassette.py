@@ -258,9 +258,11 @@ def test_recorded_timing_is_honoured(tmp_path, upstream):
         finally:
             p.stop()
 
-    assert elapsed("recorded") >= 0.7
-    assert elapsed("x4") < 0.6 and elapsed("x4") >= 0.15
-    assert elapsed("none") < 0.5
+    # lower bounds are the recorded pause itself; the rest compare runs of the same request, so
+    # machine load, which slows all of them, does not decide the outcome
+    recorded, fast, none = elapsed("recorded"), elapsed("x4"), elapsed("none")
+    assert recorded >= 0.79 and fast >= 0.19  # the 0.8 s pause, and a quarter of it
+    assert fast < recorded - 0.3 and none < recorded - 0.4
 
 
 def test_bad_cassettes_are_refused_at_start_and_left_alone(tmp_path, upstream):

@@ -315,22 +315,30 @@ def test_migrates_from_older_schema(tmp_path):
 
 
 async def test_submit_never_blocks_while_writer_is_slow(tmp_path):
+    """The writer is stuck (not slow: stuck until released), and submit and the loop go on all the
+    same. No timing threshold: a submit that waited for the writer would still be waiting when the
+    safety timer frees it, and the gate would be open."""
+    import threading
     rec = BackgroundRecorder(tmp_path / "telemetry.db")
     real = rec._write_batch
+    gate = threading.Event()
 
-    def slow(rows):
-        time.sleep(0.4)
+    def stuck(rows):
+        gate.wait(30)
         real(rows)
 
-    rec._write_batch = slow
-    t = time.perf_counter()
+    rec._write_batch = stuck
+    safety = threading.Timer(20, gate.set)  # frees a writer that a blocking submit would wait on
+    safety.start()
     for i in range(200):
         rec.submit(CallRecord(run_id="slow", input_tokens=i))
     ticks = 0
-    for _ in range(5):  # the loop keeps running while the writer sleeps
+    for _ in range(5):  # the loop keeps running while the writer is stuck
         await asyncio.sleep(0.01)
         ticks += 1
-    assert time.perf_counter() - t < 0.3 and ticks == 5
+    assert ticks == 5 and not gate.is_set()  # all of it happened while the writer was still stuck
+    safety.cancel()
+    gate.set()
     rec.submit(object())  # garbage is dropped quietly, not raised
     assert await asyncio.to_thread(rec.flush)
     rec.close()
