@@ -80,6 +80,63 @@ def test_other_hosts_are_blind_tunnels_with_their_own_certificate(home, tmp_path
     srv.close()
 
 
+@needs_curl
+def test_a_users_own_https_proxy_is_chained(home, tmp_path):
+    """With HTTPS_PROXY already set, blind tunnels go through the user's proxy (with its credentials)."""
+    import asyncio
+    import base64
+    cert, key = _self_signed(tmp_path)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+
+    def serve():
+        conn, _ = srv.accept()
+        with ctx.wrap_socket(conn, server_side=True) as s:
+            s.recv(65536)
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nchained\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    seen: list[tuple[str, str]] = []
+    ready = threading.Event()
+    box = {}
+
+    async def handle(reader, writer):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        line = head.split("\r\n")[0]
+        auth = next((h.split(":", 1)[1].strip() for h in head.split("\r\n") if h.lower().startswith("proxy-auth")), "")
+        seen.append((line, base64.b64decode(auth.split()[1]).decode() if auth else ""))
+        target = line.split()[1]
+        h, p = target.rsplit(":", 1)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", int(p))
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(a, b):
+            while data := await a.read(65536):
+                b.write(data)
+                await b.drain()
+            b.close()
+        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
+
+    def run_proxy():
+        loop = asyncio.new_event_loop()
+        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+        box["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=run_proxy, daemon=True).start()
+    assert ready.wait(5)
+    env = base_env(home, HTTPS_PROXY=f"http://me:s3cret@127.0.0.1:{box['port']}")
+    r = run_shim(home, "curl", "-sS", "--noproxy", "", "--cacert", str(cert), "--resolve",
+                 f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/", env=env)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"chained\n"
+    assert seen == [(f"CONNECT localhost:{port} HTTP/1.1", "me:s3cret")]
+    srv.close()
+
+
 def test_the_proxy_takes_only_this_runs_token(home):
     """Any other local process is refused with a 407: a CONNECT without the token, or with another."""
     script = r"""

@@ -97,9 +97,11 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
         "(Gemini's own variable, read by Gemini CLI and @google/genai)", (fallback + "gemini").replace(token, "<token>"))
     if https_proxy:  # programs that honour only HTTPS_PROXY (Codex CLI, Go/Rust CLIs, curl)
         shown = https_proxy.replace(token, "<token>")
+        own = env.get("HTTPS_PROXY") or env.get("https_proxy")
+        why = ("the host's HTTPS proxy: intercepted LLM hosts are answered by dario, every other host is a "
+               "blind tunnel" + (" through your own proxy, which it chains" if own else ""))
         for var in ("HTTPS_PROXY", "https_proxy"):
-            put(var, https_proxy, "the host's HTTPS proxy: intercepted LLM hosts are answered by dario, "
-                                  "every other host is a blind tunnel", shown)
+            put(var, https_proxy, why, shown)
         no_proxy = [h for h in (env.get("NO_PROXY") or env.get("no_proxy") or "").split(",") if h.strip()]
         for var in ("NO_PROXY", "no_proxy"):
             put(var, ",".join(dict.fromkeys(no_proxy + ["127.0.0.1", "localhost", "::1"])),

@@ -21,8 +21,9 @@ TUNNEL_BUFFER = 256 * 1024
 
 class ConnectProxy:
     def __init__(self, token: str, intercepted: Callable[[str], bool], tls_for: Callable[[str], object],
-                 make_handler: Callable[[str], asyncio.Protocol]) -> None:
+                 make_handler: Callable[[str], asyncio.Protocol], upstream_proxy: str | None = None) -> None:
         self.token = token
+        self.upstream_proxy = upstream_proxy  # the user's own HTTPS_PROXY: blind tunnels go through it
         self.intercepted = intercepted  # host -> is it one dario terminates?
         self.tls_for = tls_for  # host -> server SSLContext
         self.make_handler = make_handler  # host -> an aiohttp request handler protocol for it
@@ -102,13 +103,33 @@ class ConnectProxy:
             return
         handler.connection_made(tls)
 
+    async def _open(self, host: str, port: int):
+        """A connection to host:port: direct, or through the user's own proxy (CONNECT, chained)."""
+        if not self.upstream_proxy:
+            return await asyncio.wait_for(asyncio.open_connection(host, port), 30)
+        from urllib.parse import unquote, urlsplit
+        u = urlsplit(self.upstream_proxy if "://" in self.upstream_proxy else "http://" + self.upstream_proxy)
+        r, w = await asyncio.wait_for(asyncio.open_connection(u.hostname, u.port or 8080), 30)
+        head = f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        if u.username is not None:
+            cred = base64.b64encode(f"{unquote(u.username)}:{unquote(u.password or '')}".encode()).decode()
+            head += f"Proxy-Authorization: Basic {cred}\r\n"
+        w.write((head + "\r\n").encode())
+        answer = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 30)
+        status = answer.split(b"\r\n", 1)[0].decode("latin-1")
+        if " 200" not in status[:13]:
+            w.close()
+            raise OSError(f"your proxy {u.hostname}:{u.port} answered {status!r}")
+        return r, w
+
     async def _tunnel(self, host: str, port: int, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
         try:
-            up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(host, port), 30)
-        except (OSError, asyncio.TimeoutError) as e:
-            msg = f"dario: cannot reach {host}:{port}: {e.strerror if isinstance(e, OSError) else 'timed out'}"
-            body = msg.encode()
+            up_reader, up_writer = await self._open(host, port)
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
+            why = (e.strerror or str(e)) if isinstance(e, OSError) else "timed out" if isinstance(
+                e, asyncio.TimeoutError) else "the connection closed"
+            body = f"dario: cannot reach {host}:{port}: {why}".encode()
             writer.write(b"HTTP/1.1 502 Bad Gateway\r\nConnection: close\r\nContent-Length: "
                          + str(len(body)).encode() + b"\r\n\r\n" + body)
             await _drain_close(writer)

@@ -107,8 +107,9 @@ class ShimHost:
         self.port = tcp._server.sockets[0].getsockname()[1]
         return self
 
-    async def start_https_proxy(self, home, intercepted_hosts) -> str:
-        """Also listen as an HTTPS (CONNECT) proxy; returns the child's CA bundle path."""
+    async def start_https_proxy(self, home, intercepted_hosts, upstream_proxy: str | None = None) -> str:
+        """Also listen as an HTTPS (CONNECT) proxy, chaining blind tunnels through the user's own
+        `upstream_proxy` when there is one; returns the child's CA bundle path."""
         from dario.shim.ca import LeafMint
         from dario.shim.connect import ConnectProxy
         hosts = {h.lower() for h in intercepted_hosts}
@@ -117,7 +118,8 @@ class ShimHost:
         def intercepted(host: str) -> bool:
             return host.lower() in hosts
 
-        self.connect = await ConnectProxy(self.token, intercepted, mint.context, self._tls_handler).start()
+        self.connect = await ConnectProxy(self.token, intercepted, mint.context, self._tls_handler,
+                                          upstream_proxy).start()
         return mint.bundle()
 
     def _tls_handler(self, host: str):
