@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from dario.cli_telemetry import parse_since, register
 from dario.pipeline.record import CallRecord
-from dario.pipeline.sessions import conversation_key
+from dario.pipeline.sessions import Conversations
 from dario.store import pricing
 from dario.store.telemetry import (CALL_COLUMNS, SCHEMA_VERSION, BackgroundRecorder, TelemetryStore,
                                    apply_migrations, connect)
@@ -87,6 +87,11 @@ def sample_run(run_id: str = "run-abc123", t0: float | None = None) -> list[Call
         "tool_calls": [{"id": "call_9", "type": "function",
                         "function": {"name": "lookup_word", "arguments": "{\"word\": \"hello\"}"}}]}}]}
     err = {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}}
+    convs = Conversations()  # as the pipeline assigns them: turn 2 extends turn 1
+
+    def conversation_key(protocol, body):
+        return convs.key(run_id, protocol, body)
+
     common = dict(run_id=run_id, source="shim", client="claude", pid=4242, method="POST")
     return [
         CallRecord(ts=t0, backend="anthropic", model_requested="claude-sonnet-4-5",
@@ -167,18 +172,22 @@ def test_unknown_model_costs_none_and_overrides_win():
 # -- sessions -----------------------------------------------------------------
 
 def test_conversation_key_same_across_protocols_and_turns():
+    c = Conversations()
     ant = {"system": [{"type": "text", "text": "Be brief."}],
            "messages": [{"role": "user", "content": [{"type": "text", "text": "Hello   there"}]}]}
-    oai = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"}]}
-    k = conversation_key("anthropic", ant)
-    assert k and len(k) == 16 and k == conversation_key("openai", oai)
+    oai = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello there"},
+                        {"role": "assistant", "content": "Hi"}, {"role": "user", "content": "more"}]}
+    k = c.key("run", "anthropic", ant)
+    assert k and len(k) == 16 and k == c.key("run", "openai", oai)  # the same history, in the other shape
     later = dict(ant, messages=ant["messages"] + [{"role": "assistant", "content": "Hi"},
-                                                  {"role": "user", "content": "more"}])
-    assert conversation_key("anthropic", later) == k
+                                                  {"role": "user", "content": "more"},
+                                                  {"role": "assistant", "content": "ok"},
+                                                  {"role": "user", "content": "and?"}])
+    assert c.key("run", "anthropic", later) == k
     other = {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Bye"}]}
-    assert conversation_key("openai", other) != k
-    assert conversation_key("openai", {"messages": []}) is None
-    assert conversation_key("openai", {"model": "x"}) is None
+    assert c.key("run", "openai", other) != k
+    assert c.key("run", "openai", {"messages": []}) is None
+    assert c.key("run", "openai", {"model": "x"}) is None
 
 
 # -- store --------------------------------------------------------------------

@@ -111,15 +111,3 @@ class Conversations:
             self._states.popitem(last=False)
         return conv
 
-
-def conversation_key(protocol: str, body: dict) -> str | None:
-    """A stable key from the system prompt and first user message (for grouping stored calls that
-    have no conversation id, and tests); the pipeline uses `Conversations`."""
-    if not isinstance(body, dict):
-        return None
-    msgs = messages_of(protocol, body)
-    system = " ".join(t for r, t in msgs if r == "system" and t)
-    first = next((t.split("|", 1)[0] for r, t in msgs if r == "user"), "")
-    if not system and not first:
-        return None
-    return hashlib.sha256(system.encode("utf-8", "replace") + b"\x00" + first.encode("utf-8", "replace")).hexdigest()[:16]
