@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
 import typer
 
 from dario.cassette import match
-from dario.cassette.format import CassetteError, load, write_all
+from dario.cassette.format import CassetteError, answer_bytes, load, write_all
 
 
 def _asked(client: dict) -> str:
@@ -33,13 +31,7 @@ def _asked(client: dict) -> str:
 def _answer_text(resp: dict) -> str:
     """The answer's text, whatever its protocol: through the report's transcript reader."""
     from dario.report.transcript import parse_response
-    from dario.pipeline.sse import frame
-    if "events" in resp:
-        raw = b"".join(frame(d, e) for _, e, d in resp["events"])
-    else:
-        body = resp.get("body")
-        raw = (body if isinstance(body, str) else json.dumps(body)).encode()
-    r = parse_response(raw)
+    r = parse_response(answer_bytes(resp))
     if r.message is None:
         return r.error or ""
     return " ".join(p.text for p in r.message.parts if p.kind in ("text", "tool_call"))
@@ -98,8 +90,7 @@ def register(app: typer.Typer, config, fail) -> None:
             ask_x, ask_y = match.normalise(x["client"]), match.normalise(y["client"])
             if ask_x != ask_y:
                 typer.echo(f"call #{i}: the requests differ:")
-                lines = difflib.unified_diff(match._lines(ask_x), match._lines(ask_y), a, b, n=0, lineterm="")
-                for d in match._clipped([d for d in lines if not d.startswith("@@")][2:])[:20]:
+                for d in match.diff(ask_x, ask_y, a, b)[:20]:
                     typer.echo(f"  {d}")
                 raise typer.Exit(1)
             ans_x, ans_y = _answer_text(x["response"]), _answer_text(y["response"])

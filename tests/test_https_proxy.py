@@ -55,24 +55,28 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return c, k
 
 
-@needs_curl
-def test_other_hosts_are_blind_tunnels_with_their_own_certificate(home, tmp_path):
-    """A local HTTPS server with its own CA, reached through the proxy (curl does not skip the proxy
-    for it: --noproxy ''), is tunnelled untouched: curl verifies that server's own certificate."""
-    cert, key = _self_signed(tmp_path)
+def _own_https_server(tmp: Path, body: bytes) -> tuple[Path, int, socket.socket]:
+    """A one-request HTTPS server on loopback with a CA of its own: (its CA certificate, port, socket)."""
+    cert, key = _self_signed(tmp)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     srv = socket.create_server(("127.0.0.1", 0))
-    port = srv.getsockname()[1]
 
     def serve():
         conn, _ = srv.accept()
         with ctx.wrap_socket(conn, server_side=True) as s:
             s.recv(65536)
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\nConnection: close\r\n\r\nown server!\n")
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
 
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
+    threading.Thread(target=serve, daemon=True).start()
+    return cert, srv.getsockname()[1], srv
+
+
+@needs_curl
+def test_other_hosts_are_blind_tunnels_with_their_own_certificate(home, tmp_path):
+    """A local HTTPS server with its own CA, reached through the proxy (curl does not skip the proxy
+    for it: --noproxy ''), is tunnelled untouched: curl verifies that server's own certificate."""
+    cert, port, srv = _own_https_server(tmp_path, b"own server!\n")
     r = run_shim(home, "curl", "-sS", "--noproxy", "", "--cacert", str(cert), "--resolve",
                  f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/", env=base_env(home))
     assert r.returncode == 0, r.stderr.decode()
@@ -85,19 +89,7 @@ def test_a_users_own_https_proxy_is_chained(home, tmp_path):
     """With HTTPS_PROXY already set, blind tunnels go through the user's proxy (with its credentials)."""
     import asyncio
     import base64
-    cert, key = _self_signed(tmp_path)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(cert, key)
-    srv = socket.create_server(("127.0.0.1", 0))
-    port = srv.getsockname()[1]
-
-    def serve():
-        conn, _ = srv.accept()
-        with ctx.wrap_socket(conn, server_side=True) as s:
-            s.recv(65536)
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\nConnection: close\r\n\r\nchained\n")
-
-    threading.Thread(target=serve, daemon=True).start()
+    cert, port, srv = _own_https_server(tmp_path, b"chained\n")
     seen: list[tuple[str, str]] = []
     ready = threading.Event()
     box = {}

@@ -31,6 +31,27 @@ class CassetteError(Exception):
     pass
 
 
+def body_bytes(response: dict) -> bytes:
+    """A recorded plain answer's body as it was sent (JSON re-serialised, text as is)."""
+    body = response.get("body")
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode() if body is not None else b""
+
+
+def answer_bytes(response: dict) -> bytes:
+    """A recorded answer as one byte string: the body, or every stream event framed again."""
+    if "events" not in response:
+        return body_bytes(response)
+    from dario.pipeline.sse import frame
+    return b"".join(frame(data, event) for _, event, data in response["events"])
+
+
+def _header() -> dict:
+    return {"dario_cassette": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "dario": _version()}
+
+
 def load(path: Path) -> list[dict]:
     """The calls of a cassette, in recorded order; CassetteError naming the file and line."""
     try:
@@ -79,8 +100,7 @@ class Appender:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             if new:
-                self._write({"dario_cassette": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                             "dario": _version()})
+                self._write(_header())
         return self._fd
 
     def _write(self, obj: dict) -> None:
@@ -106,9 +126,7 @@ def _version() -> str:
 def write_all(path: Path, calls: list[dict]) -> None:
     """Replace a cassette atomically (dario cassette redact)."""
     import tempfile
-    head = {"dario_cassette": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "dario": _version()}
-    text = "".join(json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n" for o in [head, *calls])
+    text = "".join(json.dumps(o, ensure_ascii=False, separators=(",", ":")) + "\n" for o in [_header(), *calls])
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -75,18 +75,23 @@ def _lines(norm: dict) -> list[str]:
 
 def nearest(client: dict, recorded: list[dict], ignore: tuple[str, ...] = ()) -> tuple[dict | None, list[str]]:
     """The recorded call most like `client` and a short diff (recorded -> asked), for a miss."""
-    want = _lines(normalise(client, ignore))
-    best, best_ratio = None, -1.0
+    want = normalise(client, ignore)
+    want_lines = _lines(want)
+    best, best_norm, best_ratio = None, None, -1.0
     for rec in recorded:
-        got = _lines(normalise(rec["client"], ignore))
-        ratio = difflib.SequenceMatcher(None, got, want, autojunk=False).ratio()
+        norm = normalise(rec["client"], ignore)
+        ratio = difflib.SequenceMatcher(None, _lines(norm), want_lines, autojunk=False).ratio()
         if ratio > best_ratio:
-            best, best_ratio = rec, ratio
+            best, best_norm, best_ratio = rec, norm, ratio
     if best is None:
         return None, []
-    diff = [d for d in difflib.unified_diff(_lines(normalise(best["client"], ignore)), want, "recorded", "asked",
-                                            n=0, lineterm="") if not d.startswith("@@")][2:]
-    return best, _clipped(diff)[:12]
+    return best, diff(best_norm, want)[:12]
+
+
+def diff(a: dict, b: dict, a_name: str = "recorded", b_name: str = "asked") -> list[str]:
+    """What differs between two normalised requests: -/+ lines, long ones clipped to where they differ."""
+    lines = difflib.unified_diff(_lines(a), _lines(b), a_name, b_name, n=0, lineterm="")
+    return _clipped([d for d in lines if not d.startswith("@@")][2:])
 
 
 def _clipped(diff: list[str], width: int = 70) -> list[str]:

@@ -14,6 +14,7 @@ import asyncio
 import json
 import time
 from collections import defaultdict, deque
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -54,20 +55,13 @@ class ReplayResponse:
         self._rec, self._speed = recorded, speed
         self.idle, self.idle_fired = 0.0, False
 
-    def _body(self) -> bytes:
-        body = self._rec.get("body")
-        if isinstance(body, str):
-            return body.encode()
-        return json.dumps(body).encode() if body is not None else b""
-
     async def read(self, cap: int | None = None) -> bytes:
-        data = self._body() if "events" not in self._rec else b"".join(
-            frame(d, e) for _, e, d in self._rec["events"])
+        data = fmt.answer_bytes(self._rec)
         return data if cap is None else data[:cap]
 
     async def chunks(self) -> AsyncIterator[bytes]:
         if "events" not in self._rec:
-            yield self._body()
+            yield fmt.body_bytes(self._rec)
             return
         start = time.monotonic()
         for offset, event, data in self._rec["events"]:
@@ -219,14 +213,10 @@ class Cassette:
                       "url": redact(call.url or "", self.secrets)},
             "upstream": {"body": upstream_body},
             "response": tape.recorded(self.secrets),
-            "usage": {k: v for k, v in vars_of(call.usage).items() if v is not None},
+            "usage": {k: v for k, v in asdict(call.usage).items() if v is not None},
         })
 
     def close(self) -> None:
         if self.appender is not None:
             self.appender.close()
 
-
-def vars_of(usage) -> dict:
-    from dataclasses import asdict
-    return asdict(usage)

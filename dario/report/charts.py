@@ -6,7 +6,6 @@ Every label goes through html.escape; hover text uses SVG <title> (native toolti
 from __future__ import annotations
 
 import math
-import time
 from html import escape
 from typing import Any, Callable, Sequence
 

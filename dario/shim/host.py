@@ -142,9 +142,13 @@ class ShimHost:
         if request.headers.get("upgrade", "").lower() == "websocket":
             return _no_websocket()
         target = f"https://{host}{request.path_qs}"
-        pid = self._peer_pid(request, self.connect.port)
-        if pid is not None and self.known(pid) is None:
-            self._remember(_describe(pid, "https-proxy"))
+        return await self._call(request, target, self._peer_pid(request, self.connect.port), "https-proxy")
+
+    async def _call(self, request, target: str, pid: int | None, how: str | None = None) -> web.StreamResponse:
+        """The call to `target` through the pipeline; `how`: the door it came by, for a process that did
+        not say hello (a native child on the fallback or the HTTPS proxy)."""
+        if how is not None and pid is not None and self.known(pid) is None:
+            self._remember(_describe(pid, how))
         return await self.pipeline.handle(request, self._ctx(target, pid),
                                           proto.protocol_for_path(urlsplit(target).path))
 
@@ -239,8 +243,7 @@ class ShimHost:
             pid = int(request.headers.get("x-dario-pid", ""))
         except ValueError:
             pid = None
-        return await self.pipeline.handle(request, self._ctx(target, pid),
-                                          proto.protocol_for_path(urlsplit(target).path))
+        return await self._call(request, target, pid)
 
     async def _fallback(self, request: web.Request) -> web.StreamResponse:
         if "x-dario-target" in request.headers:  # a payload relaying a fallback URL: it says who it is
@@ -255,11 +258,7 @@ class ShimHost:
             return refused
         if request.query_string:
             target += "?" + request.query_string
-        pid = self._peer_pid(request)
-        if pid is not None and self.known(pid) is None:
-            self._remember(_describe(pid))
-        return await self.pipeline.handle(request, self._ctx(target, pid),
-                                          proto.protocol_for_path(urlsplit(target).path))
+        return await self._call(request, target, self._peer_pid(request), "fallback")
 
     def _original_url(self, provider: str, tail: str) -> str | None:
         """Map a fallback path back to where the child meant to call."""

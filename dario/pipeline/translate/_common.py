@@ -73,6 +73,17 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
+def as_dict(v: Any) -> dict:
+    """A JSON value where an object is expected: the object, or {} (answers never fail on odd shapes)."""
+    return v if isinstance(v, dict) else {}
+
+
+def typed_event(ev) -> tuple[dict, str | None] | None:
+    """An SSE event's JSON object and its type (from the data, else the event name), or None."""
+    obj = load_object(ev.data)
+    return None if obj is None else (obj, obj.get("type") or ev.event)
+
+
 def load_object(data: str) -> dict | None:
     """An SSE event's JSON object, or None (junk, a list, [DONE])."""
     try:

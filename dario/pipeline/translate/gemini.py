@@ -23,7 +23,7 @@ from dario.core.text import text_of
 from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, frame
 from dario.pipeline.translate import TranslationError
-from dario.pipeline.translate._common import InternalEvents, dumps, load_object, parse_arguments
+from dario.pipeline.translate._common import as_dict as _d, InternalEvents, dumps, typed_event, parse_arguments
 from dario.pipeline.translate.requests import (
     DEFAULT_MAX_TOKENS,
     _BUDGETS,
@@ -44,8 +44,6 @@ _FINISH_TO_STOP = {"STOP": "end_turn", "MAX_TOKENS": "max_tokens", "SAFETY": "re
 _STOP_TO_FINISH = {"max_tokens": "MAX_TOKENS", "model_context_window_exceeded": "MAX_TOKENS", "refusal": "SAFETY"}
 
 
-def _d(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
 
 
 def _l(v: Any) -> list:
@@ -634,12 +632,10 @@ class FromInternal:
         return self._chunk([part])
 
     def feed(self, ev: SSEEvent) -> list[bytes]:
-        if self._done:
+        got = None if self._done else typed_event(ev)
+        if got is None:
             return []
-        obj = load_object(ev.data)
-        if obj is None:
-            return []
-        kind = obj.get("type") or ev.event
+        obj, kind = got
         if kind == "message_start":
             self.usage.merge(self._usage_from(_d(obj.get("message")).get("usage")))
             mid = _d(obj.get("message")).get("id")

@@ -12,6 +12,7 @@ from typing import Any
 
 from dario.pipeline.translate.requests import assistant_message
 from dario.pipeline.translate._common import (
+    as_dict as _dict,
     anthropic_usage,
     finish_reason,
     openai_usage,
@@ -22,8 +23,6 @@ from dario.pipeline.translate._common import (
 )
 
 
-def _dict(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
 
 
 def reasoning_of(d: dict) -> str | None:

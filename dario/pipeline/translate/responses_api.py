@@ -20,7 +20,7 @@ from typing import Any
 from dario.core.text import text_of
 from dario.core.usage import Usage
 from dario.pipeline.translate import TranslationError
-from dario.pipeline.translate._common import dumps, parse_arguments
+from dario.pipeline.translate._common import as_dict as _dict, dumps, parse_arguments
 from dario.pipeline.translate.requests import (
     DEFAULT_MAX_TOKENS,
     TOOL_ERROR_MARK,
@@ -57,8 +57,6 @@ def not_carried(body: dict) -> list[str]:
     return tools + fields
 
 
-def _dict(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
 
 
 def new_id(prefix: str) -> str:

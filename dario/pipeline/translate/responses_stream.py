@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, frame
-from dario.pipeline.translate._common import InternalEvents, dumps, load_object, parse_arguments
+from dario.pipeline.translate._common import as_dict as _d, InternalEvents, dumps, typed_event, parse_arguments
 from dario.pipeline.translate.responses_api import (
     ToolNames,
     message_item,
@@ -27,8 +27,6 @@ from dario.pipeline.translate.responses_api import (
 )
 
 
-def _d(v: Any) -> dict:
-    return v if isinstance(v, dict) else {}
 
 
 class FromInternal:
@@ -82,12 +80,10 @@ class FromInternal:
 
     # -- public
     def feed(self, ev: SSEEvent) -> list[bytes]:
-        if self._done:
+        got = None if self._done else typed_event(ev)
+        if got is None:
             return []
-        obj = load_object(ev.data)
-        if obj is None:
-            return []
-        kind = obj.get("type") or ev.event
+        obj, kind = got
         out = self._start()
         if kind == "message_start":
             self.usage.merge(self._usage_from(_d(obj.get("message")).get("usage")))
@@ -252,12 +248,10 @@ class ToInternal(InternalEvents):
         return [self._ev({"type": "message_start", "message": msg})]
 
     def events(self, ev: SSEEvent) -> list[SSEEvent]:
-        if self._done:
+        got = None if self._done else typed_event(ev)
+        if got is None:
             return []
-        obj = load_object(ev.data)
-        if obj is None:
-            return []
-        kind = obj.get("type") or ev.event
+        obj, kind = got
         out = self._start(_d(obj.get("response")))
         if kind in ("response.output_text.delta", "response.refusal.delta") and obj.get("delta"):
             out += self._delta("text", {"type": "text_delta", "text": str(obj["delta"])})

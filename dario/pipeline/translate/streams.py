@@ -21,6 +21,7 @@ from dario.pipeline.protocol import ANTHROPIC, OPENAI, error_body
 from dario.pipeline.sse import SSEEvent, frame
 from dario.core.usage import Usage
 from dario.pipeline.translate._common import (
+    typed_event,
     InternalEvents,
     anthropic_usage,
     dumps,
@@ -224,12 +225,10 @@ class AnthropicToOpenAIStream:
         return out
 
     def feed(self, ev: SSEEvent) -> list[bytes]:
-        if self._done:
+        got = None if self._done else typed_event(ev)
+        if got is None:
             return []
-        obj = _load(ev.data)
-        if not isinstance(obj, dict):
-            return []
-        kind = obj.get("type") or ev.event
+        obj, kind = got
         if kind == "message_start":
             msg = obj.get("message") if isinstance(obj.get("message"), dict) else {}
             if isinstance(msg.get("id"), str):
