@@ -324,6 +324,9 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
          observe: bool = typer.Option(False, "--observe", help="Change nothing; only record."),
          print_env: bool = typer.Option(False, "--print-env", help="Show what would be set, and why; run "
                                                                    "nothing."),
+         base_url: bool = typer.Option(False, "--base-url", help="Also point ANTHROPIC_BASE_URL, "
+                                       "OPENAI_BASE_URL and GOOGLE_GEMINI_BASE_URL at dario, for programs "
+                                       "that honour nothing else."),
          intercept: List[str] = typer.Option([], "--intercept", help="Also intercept calls to this host. "
                                                                       "Repeatable."),
          queue_timeout: Optional[float] = typer.Option(None, "--queue-timeout", help="Seconds a call may wait "
@@ -346,7 +349,7 @@ def shim(cmd: List[str] = typer.Argument(None, metavar="-- CMD [ARGS]...", help=
         fail("nothing to run: dario shim [OPTIONS] -- CMD [ARGS]...")
     opts = ShimOptions(forced_model=model, observe=observe, verbose=verbose, print_env=print_env,
                        otlp_endpoint=otlp, intercept=tuple(intercept), queue_timeout=queue_timeout,
-                       budget_usd=budget, cassette=cassette_options(record, replay, on_miss, replay_timing,
+                       budget_usd=budget, base_url=base_url, cassette=cassette_options(record, replay, on_miss, replay_timing,
                                                                     replay_ignore))
     cfg = config()
     if print_env:

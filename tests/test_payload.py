@@ -356,3 +356,67 @@ def test_host_dying_during_a_fetch(upstream, strict):
             assert res["status"] == 200 and ANSWER in res["text"], res
     finally:
         host.stop()
+
+
+# -- the undici package ---------------------------------------------------------------------------
+
+UNDICI = JS / "undici_client.mjs"
+UNDICI_WAYS = ["request", "fetch", "stream", "global-agent", "pool"]
+
+
+def undici(env: dict, how: str, url: str, **spec) -> dict:
+    return run_json([UNDICI, json.dumps({"how": how, "url": url, **spec})], env)
+
+
+@pytest.mark.parametrize("how", UNDICI_WAYS)
+def test_undici_package_is_relayed(host, upstream, how):
+    """undici.request/fetch/stream, a global Agent set by the child and its own Pool: each caught,
+    with the module loaded by an ESM import after start-up."""
+    res = undici(child_env(host.env()), how, "https://api.anthropic.com/v1/messages?beta=true")
+    assert res.get("status") == 200 and ANSWER in res["text"], res
+    if how == "fetch":
+        assert res["url"] == "https://api.anthropic.com/v1/messages?beta=true"
+    [rel] = host.relayed
+    assert rel["target"] == "https://api.anthropic.com/v1/messages?beta=true" and rel["pid"] == str(res["pid"])
+    assert hdrs(rel)["host"] == "api.anthropic.com" and hdrs(rel)["x-api-key"] == "sk-own"
+    assert upstream.last().path == "/v1/messages?beta=true"
+    assert "x-dario-token" not in {k.lower() for k in upstream.last().headers}
+
+
+def test_undici_streams_and_leaves_other_hosts_alone(host, upstream):
+    res = undici(child_env(host.env()), "request", "https://api.anthropic.com/v1/messages", sse=True)
+    assert res["status"] == 200 and res["events"] > 3 and "message_stop" in res["text"]
+    res = undici(child_env(host.env()), "request", upstream.url + "/v1/messages")
+    assert res["status"] == 200 and len(host.relayed) == 1  # the second went direct
+    assert "x-dario-token" not in {k.lower() for k in upstream.last().headers}
+
+
+def test_undici_host_gone(upstream, dead_sock):
+    hostport = upstream.url.split("//")[1]
+    res = undici(gone_env(dead_sock, hostport), "request", upstream.url + "/v1/messages")
+    assert res["status"] == 200 and len(upstream.requests) == 1  # failed open, untouched
+    assert "x-dario-token" not in {k.lower() for k in upstream.last().headers}
+    res = undici(gone_env(dead_sock, hostport, strict=hostport), "fetch", upstream.url + "/v1/messages")
+    assert res["error"]["message"].startswith("dario: the dario host is gone") or \
+        "dario: the dario host is gone" in res["error"]["message"], res
+    assert len(upstream.requests) == 1
+
+
+@pytest.mark.parametrize("client", ["fetch", "http", "undici"])
+def test_the_run_token_never_leaves_for_a_host_dario_does_not_intercept(host, upstream, client):
+    """A call holding the run token as its key, to a host no door of dario's covers, fails with a dario
+    error before anything is sent."""
+    env = child_env({**host.env(), "KEY": host.token})
+    url = upstream.url + "/v1/messages"
+    if client == "fetch":
+        code = ("fetch(process.argv[1], {method: 'POST', headers: {'x-api-key': process.env.KEY}, body: '{}'})"
+                ".then((r) => console.log(JSON.stringify({status: r.status})),"
+                " (e) => console.log(JSON.stringify({error: e.message})))")
+        res = run_json(["-e", code, url], env)
+    elif client == "http":
+        res = run_json([JS / "http_request.cjs", url], env)
+    else:
+        res = undici(env, "request", url, key=host.token)
+        res["error"] = res.get("error", {}).get("message")
+    assert (res.get("error") or "").startswith("dario: refusing to send this run's token to 127.0.0.1:"), res
+    assert upstream.requests == [] and host.relayed == []

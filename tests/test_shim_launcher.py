@@ -116,8 +116,9 @@ def test_child_env_has_the_shim_and_never_a_real_key(tmp_path, upstream):
     assert "generativelanguage.googleapis.com" in child["DARIO_SHIM_HOSTS"].split(",")
     assert child["NODE_OPTIONS"].startswith("--require ") and child["NODE_OPTIONS"].endswith("--max-old-space-size=200")
     assert child["PYTHONPATH"].split(os.pathsep)[0].endswith(os.path.join("dario", "shim", "injector"))
-    assert child["ANTHROPIC_BASE_URL"].startswith("http://127.0.0.1:") and token in child["ANTHROPIC_BASE_URL"]
-    assert child["OPENAI_BASE_URL"].endswith("/openai/v1")
+    assert not {"ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "GOOGLE_GEMINI_BASE_URL"} & set(child)
+    assert child["SSL_CERT_FILE"] == child["REQUESTS_CA_BUNDLE"] == child["CURL_CA_BUNDLE"]
+    assert child["NODE_EXTRA_CA_CERTS"].endswith("node-extra-ca.pem")
     assert child["modes"] == ["0o700", "0o600"]  # private dir, private socket
     assert not os.path.exists(child["DARIO_SHIM_SOCK"])  # cleaned up at exit
 
@@ -134,11 +135,43 @@ def test_print_env_runs_nothing(home, tmp_path):
                        capture_output=True, timeout=30)
     assert r.returncode == 0 and not marker.exists()
     out = r.stdout.decode()
-    for var in ("NODE_OPTIONS=--require", "BUN_OPTIONS=--preload=", "PYTHONPATH=", "ANTHROPIC_BASE_URL=",
-                "OPENAI_BASE_URL=", "DARIO_SHIM_HOSTS=", "HTTPS_PROXY=http://dario:<token>@127.0.0.1:",
-                "SSL_CERT_FILE=", "NO_PROXY=", "# "):
+    for var in ("NODE_OPTIONS=--require", "BUN_OPTIONS=--preload=", "PYTHONPATH=", "DARIO_SHIM_HOSTS=",
+                "HTTPS_PROXY=http://dario:<token>@127.0.0.1:", "SSL_CERT_FILE=", "NO_PROXY=", "# "):
         assert var in out
+    assert "ANTHROPIC_BASE_URL=" not in out and "unchanged: ANTHROPIC_BASE_URL, OPENAI_BASE_URL" in out
+    assert "touch: " in out and "--base-url sets them" in out
     assert REAL_KEY_A not in out
+    forced = subprocess.run(dario_cmd("shim", "--print-env", "--base-url", "--", "touch", str(marker)),
+                            env=base_env(home), capture_output=True, timeout=30).stdout.decode()
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:<port>/t/<token>/anthropic" in forced
+    assert "GOOGLE_GEMINI_BASE_URL=http://127.0.0.1:<port>/t/<token>/gemini" in forced
+
+
+BASE_VARS = ("ANTHROPIC_BASE_URL", "OPENAI_BASE_URL", "OPENAI_API_BASE", "GOOGLE_GEMINI_BASE_URL")
+SHOW_BASES = {"python": [PY, "-c", "import json, os; print(json.dumps({v: os.environ.get(v) for v in %r}))"
+                         % (BASE_VARS,)],
+              "node": ["node", "-e", "console.log(JSON.stringify(Object.fromEntries(%s.map((v) => "
+                       "[v, process.env[v] ?? null]))))" % json.dumps(list(BASE_VARS))]}
+
+
+@pytest.mark.parametrize("runtime", list(SHOW_BASES))
+@pytest.mark.parametrize("own", [False, True], ids=["none-set", "own-set"])
+def test_children_see_their_own_base_url_variables(home, runtime, own):
+    """Caught in-process, a child sees the base-URL variables it would see without dario: none, or its
+    own (whose host dario then intercepts)."""
+    mine = {"ANTHROPIC_BASE_URL": "https://gateway.example.test/anthropic"} if own else {}
+    env = base_env(home, **mine)
+    for v in BASE_VARS:
+        if v not in mine:
+            env.pop(v, None)
+    without = json.loads(subprocess.run(SHOW_BASES[runtime], env=env, capture_output=True, timeout=30).stdout)
+    r = run_shim(home, *SHOW_BASES[runtime], env=env)
+    assert json.loads(r.stdout) == without == {v: mine.get(v) for v in BASE_VARS}
+    if own:
+        hosts = subprocess.run(dario_cmd("shim", "--print-env", "--", PY), env=env, capture_output=True,
+                               timeout=30).stdout.decode()
+        assert re.search(r"DARIO_SHIM_HOSTS=.*gateway\.example\.test", hosts)
+        assert "unchanged: ANTHROPIC_BASE_URL" in hosts
 
 
 # -- the fallback door --------------------------------------------------------------------------
@@ -148,7 +181,7 @@ CURL_MESSAGE = ('curl -sS -X POST "$ANTHROPIC_BASE_URL/v1/messages" -H "x-api-ke
 
 
 def test_fallback_routes_with_the_real_key(home, upstream):
-    r = run_shim(home, "sh", "-c", CURL_MESSAGE)
+    r = run_shim(home, "sh", "-c", CURL_MESSAGE, options=("--base-url",))
     assert json.loads(r.stdout)["content"][0]["text"] == ANSWER
     seen = upstream.last()
     assert seen.headers["x-api-key"] == REAL_KEY_A  # the run token never goes upstream
@@ -157,14 +190,14 @@ def test_fallback_routes_with_the_real_key(home, upstream):
 
 def test_fallback_rejects_a_wrong_token(home):
     bad = CURL_MESSAGE.replace('"$ANTHROPIC_BASE_URL', '"$(echo $ANTHROPIC_BASE_URL | sed s/dario-run-/dario-run-x/)')
-    r = run_shim(home, "sh", "-c", bad + ' -w "\\n%{http_code}"')
+    r = run_shim(home, "sh", "-c", bad + ' -w "\\n%{http_code}"', options=("--base-url",))
     body, code = r.stdout.decode().rsplit("\n", 1)
     assert code == "401" and json.loads(body)["type"] == "error"
 
 
 def test_fallback_forwards_to_the_users_own_base_url_in_observe_mode(home, upstream):
     env = base_env(home, ANTHROPIC_BASE_URL=upstream.url, ANTHROPIC_API_KEY="sk-ant-childs-own-key-5678")
-    r = run_shim(home, "sh", "-c", CURL_MESSAGE, options=("--observe",), env=env)
+    r = run_shim(home, "sh", "-c", CURL_MESSAGE, options=("--observe", "--base-url"), env=env)
     assert json.loads(r.stdout)["content"][0]["text"] == ANSWER
     seen = upstream.last()
     assert seen.headers["x-api-key"] == "sk-ant-childs-own-key-5678"  # observe changes nothing
@@ -186,8 +219,8 @@ def _messages_calls(upstream):
 
 DOORS = {  # what each case takes away with an `env -u` wrapper, leaving only the door under test
     "bun-preload": [],
-    "https-proxy": ["BUN_OPTIONS", "ANTHROPIC_BASE_URL"],
-    "fallback": ["BUN_OPTIONS", "HTTPS_PROXY", "https_proxy"],
+    "https-proxy": ["BUN_OPTIONS"],  # no base URL either: dario sets none by default
+    "fallback": ["BUN_OPTIONS", "HTTPS_PROXY", "https_proxy"],  # with --base-url
 }
 
 
@@ -196,7 +229,8 @@ DOORS = {  # what each case takes away with an `env -u` wrapper, leaving only th
 def test_native_claude_code(home, upstream, door):
     strip = [a for v in DOORS[door] for a in ("-u", v)]
     cmd = ["env", *strip, str(CLAUDE_NATIVE)] if strip else [str(CLAUDE_NATIVE)]
-    r = run_shim(home, *cmd, "--print", "hi", options=("-v",), env=_claude_env(home))
+    r = run_shim(home, *cmd, "--print", "hi", options=("-v", "--base-url") if door == "fallback" else ("-v",),
+                 env=_claude_env(home))
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode() == ANSWER + "\n"
     calls = _messages_calls(upstream)

@@ -30,8 +30,8 @@ def last_json(r) -> dict:
     return json.loads(lines[-1])
 
 
-# dario points the base-URL variables at its fallback; without them the SDK calls its default host,
-# which only the in-process payload/injector can catch
+# dario sets no base-URL variable (only --base-url does); this wrapper also takes away any the test's own
+# environment has, so the SDK calls its default host, which only the in-process payload/injector catches
 NO_BASE_URL = ("env", "-u", "ANTHROPIC_BASE_URL", "-u", "OPENAI_BASE_URL", "-u", "OPENAI_API_BASE",
                "-u", "GOOGLE_GEMINI_BASE_URL")
 DEFAULT_URL = {"anthropic": "https://api.anthropic.com/v1/messages",
@@ -54,8 +54,9 @@ def check_upstream_keys(upstream):
 @pytest.mark.parametrize("mode,via", [("sync", "default-host"), ("astream", "default-host"),
                                       ("tools", "default-host"), ("sync", "base-url-env")])
 def test_python_sdk_under_the_shim(home, upstream, sdk, mode, via):
-    prefix = NO_BASE_URL if via == "default-host" else ()
-    r = run_shim(home, *prefix, sys.executable, str(PY_CLIENT), sdk, mode)
+    forced = via == "base-url-env"  # `env -u` runs after dario: it would take --base-url's variables away
+    r = run_shim(home, *(() if forced else NO_BASE_URL), sys.executable, str(PY_CLIENT), sdk, mode,
+                 options=("--base-url",) if forced else ())
     assert r.returncode == 0, r.stderr.decode()
     out = last_json(r)
     if mode == "tools":
@@ -106,9 +107,10 @@ def test_python_responses_and_genai_under_the_shim(home, upstream, sdk, backend,
 @pytest.mark.parametrize("mode,via", [("plain", "default-host"), ("stream", "default-host"),
                                       ("tools", "default-host"), ("stream", "base-url-env")])
 def test_node_sdk_under_the_shim(home, upstream, sdk, model, mode, via):
-    prefix = NO_BASE_URL if via == "default-host" else ()
-    r = run_shim(home, *prefix, "node", str(NODE_CLIENT), json.dumps({"sdk": sdk, "mode": mode, "model": model}),
-                 options=("-v",))
+    forced = via == "base-url-env"
+    r = run_shim(home, *(() if forced else NO_BASE_URL), "node", str(NODE_CLIENT),
+                 json.dumps({"sdk": sdk, "mode": mode, "model": model}),
+                 options=("-v", "--base-url") if forced else ("-v",))
     assert r.returncode == 0, r.stderr.decode()
     out = last_json(r)
     if mode == "tools":

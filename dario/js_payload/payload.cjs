@@ -49,6 +49,19 @@
       return (key != null && String(key) === TOKEN) ||
         (auth != null && /^bearer\s+/i.test(String(auth)) && String(auth).replace(/^bearer\s+/i, '') === TOKEN);
     };
+    // The run token as a call's credential, on its way somewhere dario does not intercept: never sent.
+    const carriesToken = (u, getHeader) => {
+      const bearer = (v) => v != null && String(v).replace(/^bearer\s+/i, '') === TOKEN;
+      return [getHeader('x-api-key'), getHeader('api-key'), getHeader('x-goog-api-key')].some((v) => v != null &&
+        String(v) === TOKEN) || bearer(getHeader('authorization')) || (u != null && u.href.includes(TOKEN));
+    };
+    const escapedError = (u) => {
+      const h = u ? u.host : 'a host';
+      const e = new Error('dario: refusing to send this run\'s token to ' + h + ', which dario does not intercept ' +
+        '(add it with `dario shim --intercept ' + h + '`, or give the program its own key)');
+      e.code = 'DARIO_TOKEN_ESCAPED';
+      return e;
+    };
     const goneError = (cause) => {
       const e = new Error('dario: the dario host is gone (' + ((cause && cause.code) || 'unreachable') +
         ' on ' + SOCK + '); not sending this call without it');
@@ -105,7 +118,11 @@
           const s = typeof input === 'string' ? input : input instanceof URL ? input.href
             : input && typeof input.url === 'string' ? input.url : null;
           u = s && toURL(s);
-          if (u && !matches(u)) u = null;
+          if (u && !matches(u)) {
+            const h = initHeaders(input, init);
+            if (carriesToken(u, (n) => h.get(n))) return Promise.reject(escapedError(u));
+            u = null;
+          }
         } catch (_) { u = null; }
         if (!u) return origFetch.apply(this, arguments);
         return (IS_BUN ? relayFetchBun : relayFetch)(u, input, init, origFetch);
@@ -300,15 +317,21 @@
       const origAdd = Agent.prototype.addRequest;
       Agent.prototype.addRequest = function addRequest(req, options, ...rest) {
         let u = null;
+        const getHeader = (n) => req.getHeader(n);
         try {
           if (!options.socketPath) {
             const host = req.host || options.host || 'localhost';
             u = toURL((req.protocol || this.protocol || 'http:') + '//' + (host.includes(':') ? '[' + host + ']' : host) +
               ':' + options.port + (req.path || '/'));
-            if (u && !matches(u)) u = null;
+            if (u && !matches(u)) {
+              if (carriesToken(u, getHeader)) {
+                const err = escapedError(u);
+                return process.nextTick(() => req.onSocket(undefined, err));
+              }
+              u = null;
+            }
           }
         } catch (_) { u = null; }
-        const getHeader = (n) => req.getHeader(n);
         if (!u || (gone && !mustFail(u, getHeader))) return origAdd.call(this, req, options, ...rest);
         dial((err, sock) => {
           if (!err) {
@@ -320,6 +343,98 @@
           origAdd.call(this, req, options, ...rest);
         });
       };
+    }
+
+    // ---- the undici package ----
+    // Loaded by the child or not at all: Module._load is wrapped to patch it right after its first load
+    // (one string comparison per require). All of its dispatchers (Agent, Pool, Client, ProxyAgent; the
+    // global one behind undici.request/fetch/stream) inherit DispatcherBase.prototype.dispatch, so one
+    // patch there catches them. An intercepted call is dispatched to a private Agent whose connections are
+    // the host's socket, with the x-dario-* headers added; a failed-open call goes on untouched.
+    if (!IS_BUN) {
+      const Module = require('module');
+      const origLoad = Module._load;
+      // by name from require(); by its resolved file from an ESM import
+      const UNDICI_FILE = /[\\/]node_modules[\\/]undici[\\/]index\.js$/;
+      Module._load = function _load(request) {
+        const exp = origLoad.apply(this, arguments);
+        if ((request === 'undici' || (typeof request === 'string' && request.endsWith('index.js') &&
+             UNDICI_FILE.test(request))) && exp && typeof exp === 'object' && !exp[KEY]) {
+          try { patchUndici(exp); } catch (e) { debug('undici not patched:', e && e.message); }
+        }
+        return exp;
+      };
+    }
+
+    function headerGetter(h) {
+      const flat = [];
+      if (h == null) { /* none */ } else if (Array.isArray(h)) {
+        for (let i = 0; i < h.length; i++) Array.isArray(h[i]) ? flat.push(h[i][0], h[i][1]) : flat.push(h[i]);
+      } else if (typeof h[Symbol.iterator] === 'function') { for (const [k, v] of h) flat.push(k, v); } else {
+        for (const k of Object.keys(h)) flat.push(k, h[k]);
+      }
+      return [flat, (n) => {
+        for (let i = 0; i + 1 < flat.length; i += 2) if (String(flat[i]).toLowerCase() === n) return flat[i + 1];
+        return null;
+      }];
+    }
+
+    function fail(handler, err) {
+      if (typeof handler.onError === 'function') return handler.onError(err);
+      if (typeof handler.onResponseError === 'function') return handler.onResponseError(null, err);
+      throw err;
+    }
+
+    function patchUndici(undici) {
+      Object.defineProperty(undici, KEY, { value: true });
+      const base = Object.getPrototypeOf(undici.Agent.prototype);
+      const orig = base.dispatch;
+      if (typeof orig !== 'function' || orig[KEY]) return;
+      let slot = null; // a socket dialled for the dispatch under way: the relay's connector takes it
+      const relay = new undici.Agent({ connect: (_o, cb) => {
+        const sock = slot;
+        slot = null;
+        if (sock) return process.nextTick(cb, null, sock); // never synchronously: the Client is mid-resume
+        dial((e, s2) => (e ? cb(e) : cb(null, s2)));
+      } });
+      const dispatch = function dispatch(opts, handler) {
+        let u = null;
+        let flat = null;
+        let get = null;
+        try {
+          if (this !== relay && opts && opts.origin) {
+            u = toURL(new URL(opts.path || '/', opts.origin).href);
+            [flat, get] = headerGetter(opts.headers);
+            if (u && !matches(u)) {
+              if (carriesToken(u, get)) { fail(handler, escapedError(u)); return false; }
+              u = null;
+            }
+          }
+        } catch (_) { u = null; }
+        if (!u || (gone && !mustFail(u, get))) return orig.call(this, opts, handler);
+        dial((err, sock) => {
+          if (err) {
+            if (mustFail(u, get)) return fail(handler, goneError(err));
+            debug('fail open:', u.href);
+            return orig.call(this, opts, handler);
+          }
+          const headers = [];
+          for (let i = 0; i + 1 < flat.length; i += 2) {
+            if (String(flat[i]).toLowerCase() !== 'host') headers.push(flat[i], flat[i + 1]);
+          }
+          headers.push('host', u.host, 'x-dario-token', TOKEN, 'x-dario-target', u.href, 'x-dario-pid', String(process.pid));
+          slot = sock;
+          try {
+            relay.dispatch(Object.assign({}, opts, { origin: 'http://localhost', headers }), handler);
+          } finally {
+            if (slot) { slot.destroy(); slot = null; } // a pooled connection served it
+          }
+        });
+        return true;
+      };
+      dispatch[KEY] = true;
+      base.dispatch = dispatch;
+      debug('undici patched');
     }
 
     function spliceRelayHeaders(sock, href) {

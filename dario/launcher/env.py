@@ -21,6 +21,15 @@ BASE_URL_VARS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai",
 KEY_VARS = {"anthropic": ("ANTHROPIC_API_KEY", ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
             "openai": ("OPENAI_API_KEY", ("OPENAI_API_KEY",)),
             "gemini": ("GEMINI_API_KEY", ("GEMINI_API_KEY", "GOOGLE_API_KEY"))}
+BASE_URL_TAILS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai/v1", "OPENAI_API_BASE": "openai/v1",
+                  "GOOGLE_GEMINI_BASE_URL": "gemini"}
+# What reaches a child of each kind without a base URL (launcher/detect.py); every kind gets every
+# door anyway, since a Node launcher may start a native binary and a script may start anything.
+_CAUGHT_BY = {"node": "a Node child: the payload catches its calls in-process",
+              "bun": "a Bun child: the payload (BUN_OPTIONS) or the HTTPS proxy catches its calls",
+              "python": "a Python child: the injector catches its calls in-process",
+              "native": "a native child: the HTTPS proxy catches its calls",
+              "script": "the payload, the injector or the HTTPS proxy catches the calls of whatever it runs"}
 DEFAULT_HOSTS = ("api.anthropic.com", "api.openai.com", "generativelanguage.googleapis.com")
 
 
@@ -29,6 +38,7 @@ class ChildEnv:
     env: dict[str, str]
     set: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (value shown, why)
     removed: dict[str, str] = field(default_factory=dict)  # name -> why
+    kept: dict[str, str] = field(default_factory=dict)  # name -> why dario left it as it was
 
 
 def original_bases(environ: dict[str, str]) -> dict[str, str]:
@@ -53,7 +63,8 @@ def _payload_path(private_dir: str) -> str:
 def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fallback: str, hosts: list[str],
                     strict: list[str], private_dir: str, observe: bool = False,
                     key_env_refs: list[str] = (), https_proxy: str | None = None,
-                    ca_bundle: str | None = None) -> ChildEnv:
+                    ca_bundle: str | None = None, node_ca: str | None = None, base_url: bool = False,
+                    kind: str = "script") -> ChildEnv:
     env = dict(environ)
     out = ChildEnv(env)
 
@@ -87,14 +98,19 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
     py = env.get("PYTHONPATH", "")
     put("PYTHONPATH", str(INJECTOR_DIR) + (os.pathsep + py if py else ""),
         "Python children import dario's sitecustomize, which patches httpx, httpx2 and requests")
-    put("ANTHROPIC_BASE_URL", fallback + "anthropic",
-        "fallback for programs the payload cannot reach (native binaries such as Claude Code >= 2.1.200)",
-        (fallback + "anthropic").replace(token, "<token>"))
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_BASE"):
-        put(var, fallback + "openai/v1", "fallback for programs the payload cannot reach",
-            (fallback + "openai/v1").replace(token, "<token>"))
-    put("GOOGLE_GEMINI_BASE_URL", fallback + "gemini", "fallback for programs the payload cannot reach "
-        "(Gemini's own variable, read by Gemini CLI and @google/genai)", (fallback + "gemini").replace(token, "<token>"))
+    if base_url:  # --base-url: the old fallback, for programs that honour nothing else
+        for var, tail in BASE_URL_TAILS.items():
+            put(var, fallback + tail, "--base-url: the fallback door, for programs that honour base URLs but "
+                "neither NODE_OPTIONS/PYTHONPATH nor HTTPS_PROXY", (fallback + tail).replace(token, "<token>"))
+    else:
+        own = [v for v in BASE_URL_VARS if environ.get(v)]
+        for var in own:
+            out.kept[var] = "your own base URL, unchanged: dario intercepts its host"
+        rest = [v for v in BASE_URL_VARS if v not in own]
+        if rest:
+            out.kept[", ".join(rest) + " (not set)"] = (
+                f"{_CAUGHT_BY.get(kind, _CAUGHT_BY['script'])}, so no base URL is changed; "
+                "--base-url sets them for programs that honour nothing else")
     if https_proxy:  # programs that honour only HTTPS_PROXY (Codex CLI, Go/Rust CLIs, curl)
         shown = https_proxy.replace(token, "<token>")
         own = env.get("HTTPS_PROXY") or env.get("https_proxy")
@@ -106,10 +122,13 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
         for var in ("NO_PROXY", "no_proxy"):
             put(var, ",".join(dict.fromkeys(no_proxy + ["127.0.0.1", "localhost", "::1"])),
                 "loopback (the host itself, local servers) never goes through the proxy")
-    if ca_bundle:  # OpenSSL, Go and rustls-native-certs read SSL_CERT_FILE; curl reads CURL_CA_BUNDLE
-        for var in ("SSL_CERT_FILE", "CURL_CA_BUNDLE"):
-            put(var, ca_bundle, "the system's CAs plus this user's dario CA, which signs the certificates "
-                                "of intercepted hosts")
+    if ca_bundle:  # OpenSSL, Go and rustls-native-certs read SSL_CERT_FILE; curl and requests their own
+        for var in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            put(var, ca_bundle, "the system's CAs" + (" and yours" if environ.get(var) else "")
+                + " plus this user's dario CA, which signs the certificates of intercepted hosts")
+    if node_ca:  # Node adds these to its own roots
+        put("NODE_EXTRA_CA_CERTS", node_ca, "this user's dario CA" + (" after yours" if environ.get(
+            "NODE_EXTRA_CA_CERTS") else "") + ", for Node code the payload does not patch")
     if not observe:
         for provider, (var, any_of) in KEY_VARS.items():
             if not any(env.get(v) for v in any_of):

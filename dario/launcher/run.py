@@ -39,6 +39,7 @@ class ShimOptions:
     queue_timeout: float | None = None
     budget_usd: float | None = None
     cassette: object = None  # dario.cassette.CassetteOptions
+    base_url: bool = False  # --base-url: also point the base-URL variables at the fallback door
 
 
 def intercepted_hosts(cfg: Config, environ: dict[str, str], extra: tuple[str, ...]) -> list[str]:
@@ -76,12 +77,15 @@ def print_env(cmd: list[str], cfg: Config, opts: ShimOptions, out=sys.stdout) ->
                             hosts=intercepted_hosts(cfg, dict(os.environ), opts.intercept),
                             strict=strict_hosts(cfg, opts), private_dir="/tmp", observe=opts.observe,
                             key_env_refs=key_env_refs(cfg), https_proxy="http://dario:<token>@127.0.0.1:<port>",
-                            ca_bundle="/tmp/dario-XXXXXX/ca-bundle.pem")
+                            ca_bundle="/tmp/dario-XXXXXX/ca-bundle.pem",
+                            node_ca="/tmp/dario-XXXXXX/node-extra-ca.pem", base_url=opts.base_url, kind=kind.kind)
     print(f"# {cmd[0]}: {kind.kind} ({kind.why})", file=out)
     for name, (value, why) in child.set.items():
         print(f"{name}={value}\n    # {why}", file=out)
     for name, why in child.removed.items():
         print(f"unset {name}\n    # {why}", file=out)
+    for name, why in child.kept.items():
+        print(f"unchanged: {name}\n    # {why}", file=out)
     return 0
 
 
@@ -117,14 +121,14 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         hosts = intercepted_hosts(cfg, environ, opts.intercept)
         # every kind: a Node or Python child is caught in-process first, but it may start a native
         # program (Codex's npm launcher starts its Rust binary), which only the proxy reaches
-        own_proxy = environ.get("HTTPS_PROXY") or environ.get("https_proxy")  # chained, not replaced
-        bundle = loop.run(host.start_https_proxy(cfg.home, [h.split(":")[0] for h in hosts], own_proxy))
+        bundle, node_ca = loop.run(host.start_https_proxy(cfg.home, [h.split(":")[0] for h in hosts], environ))
         proxy = host.connect.proxy_url()
         child_env = build_child_env(environ, socket_path=host.socket_path, token=host.token,
                                     fallback=host.fallback_prefix, hosts=hosts,
                                     strict=strict_hosts(cfg, opts), private_dir=host.dir,
                                     observe=opts.observe, key_env_refs=key_env_refs(cfg),
-                                    https_proxy=proxy, ca_bundle=bundle)
+                                    https_proxy=proxy, ca_bundle=bundle, node_ca=node_ca,
+                                    base_url=opts.base_url, kind=kind.kind)
         record_run = getattr(rt.recorder, "record_run", None)
         if record_run:
             record_run(rt.run_id, source="shim", argv=cmd, pid=os.getpid())

@@ -17,6 +17,7 @@ from pathlib import Path
 
 CA_DIR = "ca"
 KEY_FILE, CERT_FILE = "dario-ca.key", "dario-ca.pem"
+USER_BUNDLE_VARS = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 SYSTEM_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem")
 
 
@@ -149,17 +150,36 @@ class LeafMint:
         ctx.set_alpn_protocols(["http/1.1"])  # a clean h1-only ALPN answer
         return ctx
 
-    def bundle(self) -> str:
-        """A CA bundle for the child: the system's CAs and dario's, in the private dir (the CA's PEM
-        is read as bytes when it exists, so a run that intercepts nothing never loads `cryptography`)."""
+    def bundles(self, environ: dict[str, str]) -> tuple[str, str]:
+        """(CA bundle, Node extra CAs) for the child, in the private dir. The bundle is the system's
+        CAs, then every bundle the user already named (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+        CURL_CA_BUNDLE: merged, not replaced), then dario's; Node's file is the user's
+        NODE_EXTRA_CA_CERTS, then dario's. The CA's PEM is read as bytes when it exists, so a run that
+        intercepts nothing never loads `cryptography`."""
         _, cert_path = ca_paths(self.home)
         if not cert_path.exists():
             self._load()
-        system = b""
-        for path in (os.environ.get("SSL_CERT_FILE"), *SYSTEM_BUNDLES):
-            if path and os.path.isfile(path):
-                system = Path(path).read_bytes()
-                break
+        ours = cert_path.read_bytes()
+        system = next((p for p in SYSTEM_BUNDLES if os.path.isfile(p)), None)
+        parts = _read_all([system, *(environ.get(v) for v in USER_BUNDLE_VARS)]) + [ours]
         out = os.path.join(self.dir, "ca-bundle.pem")
-        _write(Path(out), system.rstrip(b"\n") + b"\n" + cert_path.read_bytes(), 0o644)
-        return out
+        _write(Path(out), b"".join(parts), 0o644)
+        node = os.path.join(self.dir, "node-extra-ca.pem")
+        _write(Path(node), b"".join(_read_all([environ.get("NODE_EXTRA_CA_CERTS")]) + [ours]), 0o644)
+        return out, node
+
+
+def _read_all(paths) -> list[bytes]:
+    """Each readable file once, newline-terminated (a missing or unreadable one is skipped, as the
+    runtime reading it would have failed on it anyway)."""
+    out, seen = [], set()
+    for path in paths:
+        if not path or path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError:
+            continue
+        out.append(data.rstrip(b"\n") + b"\n")
+    return out

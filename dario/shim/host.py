@@ -107,9 +107,9 @@ class ShimHost:
         self.port = tcp._server.sockets[0].getsockname()[1]
         return self
 
-    async def start_https_proxy(self, home, intercepted_hosts, upstream_proxy: str | None = None) -> str:
+    async def start_https_proxy(self, home, intercepted_hosts, environ: dict[str, str]) -> tuple[str, str]:
         """Also listen as an HTTPS (CONNECT) proxy, chaining blind tunnels through the user's own
-        `upstream_proxy` when there is one; returns the child's CA bundle path."""
+        HTTPS_PROXY when there is one; returns the child's (CA bundle, Node extra CAs) paths."""
         from dario.shim.ca import LeafMint
         from dario.shim.connect import ConnectProxy
         hosts = {h.lower() for h in intercepted_hosts}
@@ -118,9 +118,10 @@ class ShimHost:
         def intercepted(host: str) -> bool:
             return host.lower() in hosts
 
+        upstream_proxy = environ.get("HTTPS_PROXY") or environ.get("https_proxy")  # chained, not replaced
         self.connect = await ConnectProxy(self.token, intercepted, mint.context, self._tls_handler,
                                           upstream_proxy).start()
-        return mint.bundle()
+        return mint.bundles(environ)
 
     def _tls_handler(self, host: str):
         """A request handler for the TLS stream of one intercepted CONNECT to `host`."""

@@ -1,4 +1,5 @@
-"""One HTTP call with httpx, httpx2, requests or urllib3; prints one JSON line.
+"""One HTTP call with httpx, httpx2, requests, urllib3, urllib (urllib.request), http.client or aiohttp;
+prints one JSON line.
 
 usage: http_client.py '<json spec>'  spec: {"lib", "url", "async": bool, "stream": bool,
        "json": body (POST) or absent (GET), "slow_body": [chunks, seconds between], "headers": {...},
@@ -100,8 +101,80 @@ def run_urllib3():
     out["status"], out["text"] = r.status, r.data.decode()
 
 
+def run_urllib():
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    out["patched"] = bool(getattr(http.client.HTTPConnection.putrequest, "_dario", False))
+    data = slow_body() if "slow_body" in spec else body
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        r = urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as e:  # a 4xx/5xx is an answer, not a failure
+        r = e
+    out["status"], out["url"] = r.status, r.url
+    if spec.get("stream"):
+        record(iter(lambda: r.read1(65536), b""))
+    else:
+        out["text"] = r.read().decode()
+
+
+def run_http_client():
+    import http.client
+    from urllib.parse import urlsplit
+
+    out["patched"] = bool(getattr(http.client.HTTPConnection.putrequest, "_dario", False))
+    u = urlsplit(url)
+    cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = cls(u.hostname, u.port, timeout=10)
+    path = u.path + ("?" + u.query if u.query else "")
+    if "slow_body" in spec:
+        conn.putrequest(method, path)
+        for k, v in headers.items():
+            conn.putheader(k, v)
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for c in slow_body():
+            conn.send(b"%x\r\n%s\r\n" % (len(c), c))
+        conn.send(b"0\r\n\r\n")
+    else:
+        conn.request(method, path, body=body, headers=headers)
+    r = conn.getresponse()
+    out["status"] = r.status
+    if spec.get("stream"):
+        record(iter(lambda: r.read1(65536), b""))
+    else:
+        out["text"] = r.read().decode()
+    conn.close()
+
+
+async def run_aiohttp():
+    import aiohttp
+    from aiohttp import connector
+
+    out["patched"] = bool(getattr(connector.BaseConnector.connect, "_dario", False))
+    data = aslow_body() if "slow_body" in spec else body
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async with session.request(method, url, data=data, headers=headers) as r:
+            out["status"], out["url"] = r.status, str(r.url)
+            if spec.get("stream"):
+                out["chunks"] = []
+                async for c in r.content.iter_any():
+                    if c:
+                        out["chunks"].append([c.decode(), round(time.monotonic() - t0, 3)])
+            else:
+                out["text"] = await r.text()
+
+
 try:
-    if lib == "requests":
+    if lib == "urllib":
+        run_urllib()
+    elif lib == "http.client":
+        run_http_client()
+    elif lib == "aiohttp":
+        asyncio.run(run_aiohttp())
+    elif lib == "requests":
         run_requests()
     elif lib == "urllib3":
         run_urllib3()

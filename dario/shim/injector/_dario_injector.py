@@ -15,7 +15,7 @@ _STRICT = frozenset(h.strip().lower() for h in _ENV.get("DARIO_SHIM_STRICT", "")
 _DEBUG = _ENV.get("DARIO_DEBUG") == "1"
 _CONNECT_TIMEOUT = 2.0  # contract: a host slower than this to accept is "gone"
 _PORTS = {"http": 80, "https": 443}
-_KEY_HEADERS = ("x-api-key", "authorization", "api-key")
+_KEY_HEADERS = ("x-api-key", "authorization", "api-key", "x-goog-api-key")
 
 
 def _debug(msg):
@@ -43,7 +43,12 @@ def _strict(scheme, host, port, target, headers):
     h, hp = _hostport(scheme, host, port)
     if "*" in _STRICT or h in _STRICT or hp in _STRICT or (_FALLBACK and target.startswith(_FALLBACK)):
         return True
-    for k, v in headers.items():  # the run token used as the key only works through dario
+    return _carries_token(headers.items())  # the run token used as the key only works through dario
+
+
+def _carries_token(items):
+    """Whether (name, value) header pairs hold the run token as a credential."""
+    for k, v in items:
         if isinstance(k, bytes):
             k = k.decode("latin-1")
         if isinstance(v, bytes):
@@ -51,6 +56,13 @@ def _strict(scheme, host, port, target, headers):
         if k.lower() in _KEY_HEADERS and _TOKEN in v:
             return True
     return False
+
+
+def _escaped_message(host):
+    """A call holding the run token is going somewhere dario does not intercept: it is never sent,
+    since the token is worthless there and would only show the provider dario's run token."""
+    return ("dario: refusing to send this run's token to %s, which dario does not intercept "
+            "(add it with `dario shim --intercept %s`, or give the program its own key)" % (host, host))
 
 
 def _host_alive():
@@ -157,9 +169,17 @@ def _patch_httpx(mod):
             _debug("relay set-up failed, sending directly: %r" % e)
             return None, None
 
+    def escaped(request):
+        try:
+            return _carries_token(request.headers.raw) or _TOKEN in str(request.url)
+        except Exception:
+            return False
+
     def handle_request(self, request):
         relay, transport = prepare(request, False)
         if relay is None:
+            if escaped(request):
+                raise mod.ConnectError(_escaped_message(request.url.host), request=request)
             return sync_orig(self, request)
         try:
             response = sync_orig(transport, relay)
@@ -175,6 +195,8 @@ def _patch_httpx(mod):
     async def handle_async_request(self, request):
         relay, transport = prepare(request, True)
         if relay is None:
+            if escaped(request):
+                raise mod.ConnectError(_escaped_message(request.url.host), request=request)
             return await async_orig(self, request)
         try:
             response = await async_orig(transport, relay)
@@ -230,6 +252,8 @@ def _patch_urllib3(mod):
             self.conn = None
 
     class UnixConnection(HTTPConnection):
+        _dario_relay = True  # the http.client patch leaves it alone
+
         def _new_conn(self):
             t = self.timeout
             numeric = isinstance(t, (int, float)) and not isinstance(t, bool)
@@ -303,11 +327,16 @@ def _patch_urllib3(mod):
                     rkw["retries"] = Retry.from_int(rkw.get("retries"), redirect=False,
                                                     default=self.retries).new(connect=0)
                     relay = (relay_pool(), path, rkw, scheme, host, port, target)
+                elif _TOKEN in target or _carries_token(HTTPHeaderDict(
+                        dict(zip(_URLOPEN_ARGS, args)).get("headers") or kw.get("headers") or self.headers).items()):
+                    relay = host
         except Exception as e:
             _debug("relay set-up failed, sending directly: %r" % e)
             relay = None
         if relay is None:
             return orig(self, method, url, *args, **kw)
+        if isinstance(relay, str):
+            raise HostGone(_escaped_message(relay))
         pool, path, rkw, scheme, host, port, target = relay
         try:
             return orig(pool, method, path, **rkw)
@@ -331,9 +360,167 @@ def _patch_urllib3(mod):
     HTTPConnectionPool.urlopen = urlopen
 
 
+# -- http.client (and so urllib.request) ---------------------------------------------------------------
+# A connection to an intercepted host (its tunnel host when urllib goes through a proxy) gets the host's
+# unix socket as its sock, before the request line is sent, so no TCP, TLS or CONNECT happens; the
+# x-dario-* lines follow the request line. urllib3's connections (subclasses) are left to the urllib3 patch.
+
+def _dial():
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(_CONNECT_TIMEOUT)
+        s.connect(_SOCK)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
+def _patch_http_client(mod):
+    conn_cls, tls_cls = mod.HTTPConnection, getattr(mod, "HTTPSConnection", None)
+    if getattr(conn_cls.putrequest, "_dario", False):
+        return
+    orig_put, orig_end = conn_cls.putrequest, conn_cls.endheaders
+    orig_connect = {c: c.connect for c in (conn_cls, tls_cls) if c is not None}
+
+    def where(conn):
+        """(scheme, host, port, origin) this connection talks to; None when it is not http.client's own."""
+        if getattr(conn, "_dario_relay", False) or type(conn).__module__.startswith("urllib3"):
+            return None
+        scheme = "https" if tls_cls is not None and isinstance(conn, tls_cls) else "http"
+        host, port = (conn._tunnel_host, conn._tunnel_port) if getattr(conn, "_tunnel_host", None) \
+            else (conn.host, conn.port)
+        netloc = "[%s]" % host if ":" in host else host
+        if port and port != _PORTS[scheme]:
+            netloc += ":%d" % port
+        return scheme, host, port, "%s://%s" % (scheme, netloc)
+
+    def ours(conn):
+        """where(conn) when its calls are relayed, else None."""
+        try:
+            w = where(conn)
+            return w if w is not None and _intercepted(w[0], w[1], w[2], w[3] + "/") else None
+        except Exception:
+            return None
+
+    def make_connect(cls):
+        orig = orig_connect[cls]
+
+        def connect(self):
+            w = ours(self)
+            if w is not None:
+                try:
+                    sock = _dial()
+                    t = self.timeout
+                    sock.settimeout(mod.socket.getdefaulttimeout() if t is mod.socket._GLOBAL_DEFAULT_TIMEOUT else t)
+                    self.sock, self._dario_origin = sock, w[3]
+                    return
+                except OSError as e:
+                    if _strict(w[0], w[1], w[2], w[3] + "/", {}):
+                        raise OSError(_gone_message(e)) from None
+                    _debug("host gone, failing open: %s" % w[3])
+            self._dario_origin = None
+            return orig(self)
+
+        connect._dario = True
+        return connect
+
+    def putrequest(self, method, url, *args, **kw):
+        if self.sock is None and ours(self) is not None:
+            self.connect()  # now, not in send(): the x-dario lines depend on where it goes
+        orig_put(self, method, url, *args, **kw)
+        origin = getattr(self, "_dario_origin", None) if self.sock is not None else None
+        if origin:
+            self.putheader("x-dario-token", _TOKEN)
+            self.putheader("x-dario-target", origin + (url if url.startswith("/") else "/" + url))
+            self.putheader("x-dario-pid", str(os.getpid()))
+
+    def endheaders(self, *args, **kw):
+        try:
+            w = None if getattr(self, "_dario_origin", None) else where(self)
+            lines = getattr(self, "_buffer", []) if w is not None else []
+            pairs = [ln.split(b":", 1) for ln in lines[1:] if b":" in ln]
+            refuse = bool(lines) and (_TOKEN.encode() in lines[0] or _carries_token(
+                (k.strip(), v.strip()) for k, v in pairs))
+        except Exception:
+            refuse = False
+        if refuse:
+            del self._buffer[:]
+            raise OSError(_escaped_message(w[1]))
+        return orig_end(self, *args, **kw)
+
+    putrequest._dario = True
+    conn_cls.endheaders = endheaders
+    for cls in orig_connect:
+        cls.connect = make_connect(cls)
+    conn_cls.putrequest = putrequest
+
+
+# -- aiohttp -------------------------------------------------------------------------------------------
+# Every aiohttp request gets its connection from BaseConnector.connect(req, ...): an intercepted one gets
+# it from a per-loop UnixConnector to the host instead (force_close: nothing pooled, so nothing left to
+# warn about at exit), with the x-dario-* headers added; the request and its response stay the caller's.
+
+def _patch_aiohttp(mod):
+    from aiohttp import connector as conn_mod
+    from aiohttp.client_exceptions import ClientConnectorError, ClientConnectionError
+
+    base = conn_mod.BaseConnector
+    orig = base.connect
+    if getattr(orig, "_dario", False):
+        return
+    relays = {}  # loop -> UnixConnector
+
+    def relay_for(loop):
+        c = relays.get(loop)
+        if c is None:
+            for k in [k for k in relays if k.is_closed()]:
+                del relays[k]
+            c = relays[loop] = conn_mod.UnixConnector(path=_SOCK, force_close=True)
+            c._dario = True
+        return c
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=relays.clear)
+
+    async def connect(self, req, *args, **kw):
+        ours = False
+        try:
+            if not getattr(self, "_dario", False):
+                url = req.url
+                target = str(url)
+                ours = _intercepted(url.scheme, url.host, url.port, target)
+                if not ours and (_TOKEN in target or _carries_token(req.headers.items())):
+                    raise ClientConnectionError(_escaped_message(url.host))
+        except ClientConnectionError:
+            raise
+        except Exception as e:
+            _debug("relay set-up failed, sending directly: %r" % e)
+            ours = False
+        if not ours:
+            return await orig(self, req, *args, **kw)
+        import asyncio
+        added = {"x-dario-token": _TOKEN, "x-dario-target": target, "x-dario-pid": str(os.getpid())}
+        req.headers.update(added)
+        try:
+            return await orig(relay_for(asyncio.get_running_loop()), req, *args, **kw)
+        except ClientConnectorError as e:  # nothing was sent: fail open, or strict
+            for k in added:
+                req.headers.popall(k, None)
+            if _strict(url.scheme, url.host, url.port, target, req.headers):
+                raise ClientConnectionError(_gone_message(getattr(e, "os_error", e))) from None
+            _debug("host gone, failing open: %s" % target)
+            return await orig(self, req, *args, **kw)
+
+    connect._dario = True
+    base.connect = connect
+
+
 # -- lazy patching -------------------------------------------------------------------------------------
 
-_PATCHERS = {"httpx": _patch_httpx, "httpx2": _patch_httpx, "urllib3": _patch_urllib3}
+_PATCHERS = {"httpx": _patch_httpx, "httpx2": _patch_httpx, "urllib3": _patch_urllib3,
+             "http.client": _patch_http_client, "aiohttp": _patch_aiohttp}
 
 
 def _patch(name, module):
