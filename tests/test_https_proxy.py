@@ -129,6 +129,37 @@ def test_a_users_own_https_proxy_is_chained(home, tmp_path):
     srv.close()
 
 
+@needs_curl
+def test_a_users_own_ca_bundles_are_merged_not_replaced(home, tmp_path):
+    """A user's SSL_CERT_FILE / NODE_EXTRA_CA_CERTS stay trusted: curl reads the merged bundle and still
+    verifies a server that only the user's own CA signed."""
+    cert, port, srv = _own_https_server(tmp_path, b"still mine\n")
+    own = cert.read_text()
+    script = ("import json, os; print(json.dumps({v: open(os.environ[v]).read() for v in "
+              "('SSL_CERT_FILE', 'REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'NODE_EXTRA_CA_CERTS')}))")
+    env = base_env(home, SSL_CERT_FILE=str(cert), NODE_EXTRA_CA_CERTS=str(cert))
+    r = run_shim(home, sys.executable, "-c", script, env=env)
+    files = json.loads(r.stdout)
+    dario_ca = (home / "ca" / "dario-ca.pem").read_text()
+    for v in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        assert own in files[v] and dario_ca in files[v] and files[v].count("BEGIN CERTIFICATE") > 10
+    assert files["NODE_EXTRA_CA_CERTS"] == own.rstrip("\n") + "\n" + dario_ca  # Node keeps its own roots
+    r = run_shim(home, "curl", "-sS", "--noproxy", "", "--resolve", f"localhost:{port}:127.0.0.1",
+                 f"https://localhost:{port}/", env=env)
+    assert r.returncode == 0 and r.stdout == b"still mine\n", r.stderr.decode()
+    srv.close()
+
+
+@needs_curl
+def test_a_client_offering_h2_gets_a_clean_http11_answer(home, upstream):
+    """ALPN inside the tunnel answers http/1.1 only: a client that offers h2 settles on HTTP/1.1."""
+    r = run_shim(home, "curl", "-sS", "--http2", "-w", "\n%{http_version}", "https://api.anthropic.com/v1/messages",
+                 "-H", "content-type: application/json", "-d", BODY, env=base_env(home))
+    assert r.returncode == 0, r.stderr.decode()
+    body, version = r.stdout.decode().rsplit("\n", 1)
+    assert version == "1.1" and json.loads(body)["content"][0]["text"] == ANSWER
+
+
 def test_the_proxy_takes_only_this_runs_token(home):
     """Any other local process is refused with a 407: a CONNECT without the token, or with another."""
     script = r"""

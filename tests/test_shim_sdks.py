@@ -183,3 +183,27 @@ def test_other_provider_endpoints_get_the_backends_key(home, upstream, observe):
     assert seen.headers["x-api-key"] == REAL_KEY_A and "dario-run-" not in json.dumps(seen.headers)
     row = log_rows(home)[0]
     assert row["backend"] == "anthropic" and row["path"] == "/v1/models" and row["status"] == 200
+
+
+# -- the other libraries a program may use, to a default host --------------------------------------------
+HTTP_CLIENT = ROOT / "tests" / "py_clients" / "http_client.py"
+UNDICI_CLIENT = ROOT / "tests" / "node_clients" / "undici_client.mjs"
+MESSAGE = {"model": "claude-x", "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.mark.parametrize("lib", ["urllib", "http.client", "aiohttp", "undici"])
+def test_stdlib_aiohttp_and_undici_calls_are_recorded(home, upstream, lib):
+    url = "https://api.anthropic.com/v1/messages"
+    if lib == "undici":
+        cmd = ["node", str(UNDICI_CLIENT), json.dumps({"how": "request", "url": url, "key": "sk-ant-dummy"})]
+    else:
+        cmd = [sys.executable, str(HTTP_CLIENT), json.dumps({"lib": lib, "url": url, "json": MESSAGE, "async": True,
+                                                             "headers": {"anthropic-version": "2023-06-01"}})]
+    r = run_shim(home, *cmd, options=("-v",))
+    out = last_json(r)
+    assert out.get("status") == 200 and ANSWER in out["text"], out
+    assert "in-process: pid" in r.stderr.decode()  # not the HTTPS proxy: caught inside the process
+    check_upstream_keys(upstream)
+    row = [x for x in log_rows(home) if x["protocol_in"]][0]
+    assert row["status"] == 200 and row["backend"] == "anthropic" and row["pid"] == out["pid"]
+    assert row["output_tokens"] == 9
