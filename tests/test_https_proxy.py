@@ -246,3 +246,77 @@ def test_doctor_rows_for_the_ca(home):
     os.chmod(home / "ca" / "dario-ca.key", 0o644)
     row = ca_row()
     assert row["status"] == "fail" and "chmod 600" in row["detail"]
+
+
+def _forward_proxy(seen: list) -> int:
+    """A plain-HTTP forward proxy on loopback that maps every host to 127.0.0.1 and notes each request
+    line with its Proxy-Authorization: a name only it can resolve proves the call went through it."""
+    import asyncio
+    import base64
+    ready, box = threading.Event(), {}
+
+    async def handle(reader, writer):
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+        lines = head.split("\r\n")
+        method, target, version = lines[0].split()
+        auth = next((ln.split(":", 1)[1].split()[1] for ln in lines if ln.lower().startswith("proxy-authorization:")), "")
+        seen.append((lines[0], base64.b64decode(auth).decode() if auth else ""))
+        from urllib.parse import urlsplit
+        u = urlsplit(target)
+        r2, w2 = await asyncio.open_connection("127.0.0.1", u.port)
+        kept = [ln for ln in lines[1:] if ln and not ln.lower().startswith("proxy-")]
+        w2.write(("\r\n".join([f"{method} {u.path}{'?' + u.query if u.query else ''} {version}", *kept]) + "\r\n\r\n")
+                 .encode("latin-1"))
+
+        async def pipe(a, b):
+            while data := await a.read(65536):
+                b.write(data)
+                await b.drain()
+            b.close()
+        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
+
+    def run():
+        loop = asyncio.new_event_loop()
+        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
+        box["port"] = server.sockets[0].getsockname()[1]
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert ready.wait(5)
+    return box["port"]
+
+
+@pytest.mark.parametrize("how", ["shim", "proxy"])
+def test_darios_own_upstream_calls_go_through_the_users_proxy(tmp_path, upstream, how):
+    """With HTTP_PROXY set, dario reaches a backend through it (with its credentials); NO_PROXY and
+    loopback are honoured, so the client's call to dario itself never goes there."""
+    import re
+    from dario.store.config import load_config
+    home = tmp_path / "home"
+    home.mkdir()
+    port = int(upstream.url.rsplit(":", 1)[1])
+    cfg = load_config(home)
+    cfg.add_backend("anthropic", [REAL_KEY_A], f"http://only-the-proxy-knows.test:{port}", "anthropic")
+    cfg.save()
+    seen: list = []
+    env = base_env(home, HTTP_PROXY=f"http://me:s3cret@127.0.0.1:{_forward_proxy(seen)}", NO_PROXY="elsewhere.test")
+    script = ("import json, urllib.request, os, sys; r = urllib.request.urlopen(urllib.request.Request("
+              "sys.argv[1], data=sys.argv[2].encode(), headers={'content-type': 'application/json', "
+              "'x-api-key': 'dummy', 'anthropic-version': '2023-06-01'}), timeout=20); print(r.read().decode())")
+    if how == "shim":
+        r = run_shim(home, sys.executable, "-c", script, "https://api.anthropic.com/v1/messages", BODY, env=env)
+        out = r.stdout
+    else:
+        p = subprocess.Popen(dario_cmd("proxy", "--port", "0"), env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", p.stderr.readline())[1]
+            r = subprocess.run([sys.executable, "-c", script, url + "/v1/messages", BODY],
+                               env={**env, "no_proxy": "127.0.0.1"}, capture_output=True, timeout=30)
+            out = r.stdout
+        finally:
+            p.terminate()
+            p.wait(10)
+    assert json.loads(out)["content"][0]["text"] == ANSWER, r.stderr.decode()
+    assert seen == [(f"POST http://only-the-proxy-knows.test:{port}/v1/messages HTTP/1.1", "me:s3cret")]
+    assert upstream.last().headers["x-api-key"] == REAL_KEY_A
