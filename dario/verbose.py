@@ -56,6 +56,7 @@ class Tally:
         self.refused = 0  # calls a budget cap refused
         self.cost: float | None = None
         self.unpriced = 0  # answered calls with no known cost: the total is then a lower bound
+        self.doors: dict[str | None, int] = {}  # how the calls were caught (the coverage report)
 
     def call_finish(self, call, rec: CallRecord) -> None:
         failed = bool(rec.error or (rec.status or 0) >= 400)
@@ -64,6 +65,7 @@ class Tally:
             self.other_failed += failed
             return
         self.calls += 1
+        self.doors[rec.door] = self.doors.get(rec.door, 0) + 1
         self.errors += failed
         self.refused += bool(rec.error and rec.error.startswith("dario: budget:"))
         self.input += rec.input_tokens or 0

@@ -36,6 +36,7 @@ class CallContext:
     observe: bool = False  # change nothing, only record
     target: str | None = None  # shim: the original absolute URL
     run_tokens: tuple[str, ...] = ()  # dario's own tokens: never forwarded upstream
+    door: str | None = None  # shim: how the call was caught ("in-process" | "https-proxy" | "fallback")
 
 
 @dataclass(eq=False)
@@ -103,6 +104,6 @@ class Call:
             cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
             reasoning_tokens=u.reasoning_tokens, cost_usd=self.cost_usd, latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms, error=self.error, method=self.request.method, path=self.path,
-            conversation=self.conversation, key_id=self.key_id, replayed="replay" in self.notes,
+            conversation=self.conversation, key_id=self.key_id, replayed="replay" in self.notes, door=self.ctx.door,
             request_body=self.raw[:cap] if capture else None,
             response_body=self.response_body[:cap] if capture and self.response_body is not None else None)

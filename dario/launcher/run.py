@@ -141,9 +141,16 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         except Exception:
             pass
         loop.stop()
+        tunnels = dict(host.connect.tunnels) if host.connect is not None else {}
+        record_tunnels = getattr(rt.recorder, "record_tunnels", None)
+        if record_tunnels:
+            record_tunnels(rt.run_id, tunnels)
         rt.close()
     if tally is not None:
+        from dario.shim.coverage import coverage_lines
         print(tally.summary(rt.run_id), file=sys.stderr)
+        for line in coverage_lines(tally.doors, tunnels):
+            print(f"dario: {line}", file=sys.stderr)
     tape = rt.pipeline.cassette
     if tape is not None and tape.misses:  # said even without -v: a replay that missed is not a replay
         print(f"dario: {tape.misses} call(s) matched nothing recorded in {tape.path}"

@@ -45,6 +45,7 @@ class CallRecord:
     key_id: str | None = None  # a non-secret fingerprint of the key used (pools)
     reasoning_tokens: int | None = None  # of output_tokens, how many were reasoning
     replayed: bool = False  # answered from a cassette (--replay): recorded usage, no cost
+    door: str | None = None  # shim: how it was caught: "in-process" | "https-proxy" | "fallback"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

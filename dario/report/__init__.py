@@ -11,7 +11,7 @@ from dario.store.telemetry import TelemetryStore
 def render_run(store: TelemetryStore, run_id: str, include_other: bool = False) -> str:
     """The run's LLM calls (and its other requests to provider hosts too, with include_other)."""
     calls = [c for c in store.calls_for_run(run_id) if include_other or c.get("protocol_in")]
-    return render(store.run(run_id), calls, store.processes(run_id))
+    return render(store.run(run_id), calls, store.processes(run_id), store.tunnels(run_id))
 
 
 def write_report(store: TelemetryStore, run_id: str, out: Path, include_other: bool = False) -> Path:

@@ -32,7 +32,7 @@ var(--line);border-radius:8px;margin:6px 0}.chart .ct{font-weight:600;font-size:
 text-anchor:end;fill:#6e6e73}.chart .xl{font-size:11px;fill:#6e6e73}.chart .lg{font-size:11px}
 .chart .grid{stroke:#ececf0}table{border-collapse:collapse;width:100%;background:var(--card);font-size:13px}
 th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left}td.n,th.n{text-align:right}
-tr.bad td{background:var(--err)}.call{background:var(--card);border:1px solid var(--line);border-radius:10px;
+tr.bad td{background:var(--err)}.coverage .miss{background:var(--err)}.call{background:var(--card);border:1px solid var(--line);border-radius:10px;
 padding:12px 14px;margin:12px 0}.callhead{font-size:12.5px;color:var(--muted);margin-bottom:8px}
 .callhead b{color:var(--fg)}.msg{border-radius:8px;padding:8px 12px;margin:8px 0;border:1px solid var(--line)}
 .msg .role{font-size:11px;font-weight:700;text-transform:uppercase;letter-spacing:.05em;color:var(--muted)}
@@ -221,11 +221,25 @@ def _caught(c: dict[str, Any], how: dict) -> str:
         return "proxy"
     if c.get("replayed"):
         return "replay"
-    return str(how.get(c.get("pid")) or c.get("source") or "")
+    return str(c.get("door") or how.get(c.get("pid")) or c.get("source") or "")
+
+
+def _coverage(calls: Sequence[dict[str, Any]], tunnels: dict[str, int]) -> str:
+    """The shim run's coverage report: which door caught the calls, and what was only tunnelled."""
+    from dario.shim.coverage import coverage_lines
+    doors: dict[str | None, int] = {}
+    for c in calls:
+        if c.get("source") == "shim" and c.get("protocol_in"):
+            doors[c.get("door") or "in-process"] = doors.get(c.get("door") or "in-process", 0) + 1
+    items = []
+    for ln in coverage_lines(doors, tunnels):
+        cls = ' class="miss"' if ln.startswith("not seen") else ""
+        items.append(f"<li{cls}>{escape(ln)}</li>")
+    return '<ul class="coverage">' + "".join(items) + "</ul>"
 
 
 def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
-           processes: Sequence[dict[str, Any]] = ()) -> str:
+           processes: Sequence[dict[str, Any]] = (), tunnels: dict[str, int] | None = None) -> str:
     run = run or {}
     run_id = str(run.get("run_id") or (calls[0]["run_id"] if calls else "?"))
     errors = sum(1 for c in calls if (c.get("status") or 0) >= 400 or c.get("error"))
@@ -257,6 +271,7 @@ def render(run: dict[str, Any] | None, calls: Sequence[dict[str, Any]],
         f'<div class="muted">models: {escape(", ".join(models) or "none")}</div>',
         f'<details><summary>{len(processes)} process(es) said hello</summary><ul>{procs}</ul></details>'
         if processes else "",
+        ('<h2>Coverage</h2>' + _coverage(calls, tunnels or {})) if run.get("source") == "shim" else "",
     ]
     if not calls:
         parts.append('<p class="muted">This run made no calls.</p>')

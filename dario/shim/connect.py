@@ -27,7 +27,7 @@ class ConnectProxy:
         self.intercepted = intercepted  # host -> is it one dario terminates?
         self.tls_for = tls_for  # host -> server SSLContext
         self.make_handler = make_handler  # host -> an aiohttp request handler protocol for it
-        self.tunnels: dict[str, int] = {}  # blind tunnels, by host: all that is kept of them
+        self.tunnels: dict[str, int] = {}  # blind tunnels asked for, by host:port: all that is kept of them
         self.intercepted_hosts: dict[str, int] = {}
         self.refused = 0
         self._server: asyncio.AbstractServer | None = None
@@ -124,6 +124,8 @@ class ConnectProxy:
 
     async def _tunnel(self, host: str, port: int, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> None:
+        # counted as tried, reached or not: the coverage report names hosts the child wanted
+        self.tunnels[f"{host}:{port}"] = self.tunnels.get(f"{host}:{port}", 0) + 1
         try:
             up_reader, up_writer = await self._open(host, port)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
@@ -134,7 +136,6 @@ class ConnectProxy:
                          + str(len(body)).encode() + b"\r\n\r\n" + body)
             await _drain_close(writer)
             return
-        self.tunnels[f"{host}:{port}"] = self.tunnels.get(f"{host}:{port}", 0) + 1
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
         await writer.drain()
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)

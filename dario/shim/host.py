@@ -150,7 +150,7 @@ class ShimHost:
         not say hello (a native child on the fallback or the HTTPS proxy)."""
         if how is not None and pid is not None and self.known(pid) is None:
             self._remember(_describe(pid, how))
-        return await self.pipeline.handle(request, self._ctx(target, pid),
+        return await self.pipeline.handle(request, self._ctx(target, pid, how or "in-process"),
                                           proto.protocol_for_path(urlsplit(target).path))
 
     async def close(self) -> None:
@@ -167,11 +167,11 @@ class ShimHost:
     def _token_ok(self, given: str | None) -> bool:
         return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
 
-    def _ctx(self, target: str, pid: int | None) -> CallContext:
+    def _ctx(self, target: str, pid: int | None, door: str) -> CallContext:
         proc = self.known(pid)
         return CallContext(source="shim", run_id=self.run_id, pid=pid, client=proc.argv0 if proc else None,
                            forced_model=self.forced_model, observe=self.observe, target=target,
-                           run_tokens=(self.token,))
+                           run_tokens=(self.token,), door=door)
 
     # -- hellos: each child's payload/injector writes hello-<pid>.json into our private dir --------
     def _hello_from(self, path: str) -> ChildProcess | None:

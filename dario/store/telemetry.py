@@ -73,6 +73,12 @@ MIGRATIONS: list[list[str]] = [
     [  # 6: calls answered from a cassette (dario shim/proxy --replay)
         "ALTER TABLE calls ADD COLUMN replayed INTEGER NOT NULL DEFAULT 0",
     ],
+    [  # 7: how each shim call was caught, and the hosts a run only tunnelled (the coverage report)
+        "ALTER TABLE calls ADD COLUMN door TEXT",
+        """CREATE TABLE tunnels (
+            run_id TEXT NOT NULL, host TEXT NOT NULL, connections INTEGER NOT NULL,
+            PRIMARY KEY (run_id, host))""",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -168,6 +174,16 @@ class TelemetryStore:
         with self._lock:
             self.conn.execute("INSERT OR REPLACE INTO runs(run_id, started, source, argv, pid) VALUES (?,?,?,?,?)",
                               (run["run_id"], run["started"], run.get("source"), run.get("argv"), run.get("pid")))
+
+    def insert_tunnels(self, t: Mapping[str, Any]) -> None:
+        with self._lock:
+            self.conn.executemany("INSERT OR REPLACE INTO tunnels(run_id, host, connections) VALUES (?,?,?)",
+                                  [(t["run_id"], h, n) for h, n in t["hosts"].items()])
+
+    def tunnels(self, run_id: str) -> dict[str, int]:
+        """Hosts the run's HTTPS proxy only tunnelled (never saw inside), with their connection counts."""
+        return {r["host"]: r["connections"] for r in self._all(
+            "SELECT host, connections FROM tunnels WHERE run_id = ? ORDER BY connections DESC, host", [run_id])}
 
     def insert_process(self, p: Mapping[str, Any]) -> None:
         with self._lock:
@@ -365,6 +381,10 @@ class BackgroundRecorder:
         self._put(("process", {"run_id": run_id, "pid": pid, "ppid": ppid, "runtime": runtime,
                                "argv0": argv0, "how": how, "ts": time.time()}))
 
+    def record_tunnels(self, run_id: str, hosts: Mapping[str, int]) -> None:
+        if hosts:
+            self._put(("tunnels", {"run_id": run_id, "hosts": dict(hosts)}))
+
     def _put(self, item: Any) -> None:
         try:
             self._q.put_nowait(item)
@@ -431,7 +451,8 @@ class BackgroundRecorder:
 
     def _write_meta(self, item: tuple[str, dict]) -> None:
         try:
-            (self.store.insert_run if item[0] == "run" else self.store.insert_process)(item[1])
+            {"run": self.store.insert_run, "process": self.store.insert_process,
+             "tunnels": self.store.insert_tunnels}[item[0]](item[1])
         except Exception as e:
             log.warning("telemetry: could not record %s: %s", item[0], e)
 
