@@ -248,6 +248,19 @@ def test_doctor_rows_for_the_ca(home):
     assert row["status"] == "fail" and "chmod 600" in row["detail"]
 
 
+def test_doctor_row_for_the_proxy_mode(home, tmp_path):
+    def mode_row(**env):
+        r = subprocess.run(dario_cmd("doctor", "--json"), env=base_env(home, **env), capture_output=True, text=True,
+                           timeout=60)
+        return next(c for c in json.loads(r.stdout)["checks"] if c["name"] == "shim: proxy mode")
+    row = mode_row()
+    assert row["status"] == "ok" and "no base URL is changed unless --base-url" in row["detail"]
+    row = mode_row(HTTPS_PROXY="http://me:s3cret@corp-proxy.example:3128")
+    assert "chain through your HTTPS_PROXY (corp-proxy.example:3128)" in row["detail"] and "s3cret" not in row["detail"]
+    row = mode_row(SSL_CERT_FILE=str(tmp_path / "gone.pem"))
+    assert row["status"] == "warn" and "SSL_CERT_FILE names a missing file" in row["detail"]
+
+
 def _forward_proxy(seen: list) -> int:
     """A plain-HTTP forward proxy on loopback that maps every host to 127.0.0.1 and notes each request
     line with its Proxy-Authorization: a name only it can resolve proves the call went through it."""

@@ -53,7 +53,35 @@ def check_security(ctx: Context) -> list[Row]:
                     os.environ.get("DARIO_API_KEY") else "DARIO_API_KEY not set: a proxy serves loopback only, "
                     "and refuses web pages (Origin), foreign Host names and non-JSON bodies"))
     rows.append(_ca_row(ctx))
+    rows.append(_proxy_mode_row())
     return rows
+
+
+def _proxy_mode_row() -> Row:
+    """How `dario shim` will reach a child that only honours HTTPS_PROXY: the CA bundle it merges and
+    the user's own proxy it chains."""
+    from dario.shim.ca import SYSTEM_BUNDLES, USER_BUNDLE_VARS
+    system = next((b for b in SYSTEM_BUNDLES if os.path.isfile(b)), None)
+    own = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    mine = [v for v in USER_BUNDLE_VARS if os.environ.get(v)]
+    missing = [v for v in mine if not os.path.isfile(os.environ[v])]
+    chain = ("blind tunnels and dario's upstream calls chain through your HTTPS_PROXY " + _host_of(own)) if own \
+        else "no HTTPS_PROXY of yours to chain"
+    if system is None:
+        return Row("shim: proxy mode", WARN, "no system CA bundle found (" + ", ".join(SYSTEM_BUNDLES) + "): "
+                   "children given dario's bundle would trust only dario's CA and yours; " + chain)
+    if missing:
+        return Row("shim: proxy mode", WARN, ", ".join(missing) + " names a missing file: it is left out of the "
+                   "child's bundle; " + chain)
+    return Row("shim: proxy mode", OK, f"children get HTTPS_PROXY and a bundle of {system}"
+               + (" + " + ", ".join(mine) if mine else "") + " + the dario CA; no base URL is changed unless "
+               "--base-url; " + chain)
+
+
+def _host_of(url: str) -> str:
+    from urllib.parse import urlsplit
+    u = urlsplit(url if "://" in url else "http://" + url)
+    return f"({u.hostname}:{u.port or 80})"  # never its credentials
 
 
 def _ca_row(ctx: Context) -> Row:
