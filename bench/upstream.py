@@ -3,7 +3,8 @@
 Speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) and just enough of both wire formats:
 - POST .../messages          -> an Anthropic message, or its SSE stream when the body asks to stream;
 - POST .../chat/completions  -> an OpenAI chat completion, or its SSE stream (ending in [DONE]);
-- GET  .../models, /health   -> small JSON.
+- GET  .../models, /health   -> small JSON;
+- GET  /bytes/N              -> N bytes (the HTTPS proxy's blind-tunnel bench).
 
 Streams send their first event at once, then the rest after STREAM_GAP seconds, so a proxy that
 buffered the stream would show it as a first-byte delay. Whether a call streams is read from the
@@ -86,6 +87,15 @@ HEALTH = _json({"status": "ok"})
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
+_BLOBS: dict[int, bytes] = {}
+
+
+def _blob(n: int) -> bytes:
+    if n not in _BLOBS:
+        _BLOBS[n] = _head("200 OK", b"application/octet-stream", n) + b"x" * n
+    return _BLOBS[n]
+
+
 class FakeLLM(asyncio.Protocol):
     __slots__ = ("transport", "buf", "loop")
 
@@ -140,6 +150,8 @@ class FakeLLM(asyncio.Protocol):
             self.transport.write(MODELS)
         elif path.startswith(b"/health"):
             self.transport.write(HEALTH)
+        elif path.startswith(b"/bytes/"):
+            self.transport.write(_blob(int(path[7:])))
         else:
             self.transport.write(NOT_FOUND)
 

@@ -333,3 +333,47 @@ def test_darios_own_upstream_calls_go_through_the_users_proxy(tmp_path, upstream
     assert json.loads(out)["content"][0]["text"] == ANSWER, r.stderr.decode()
     assert seen == [(f"POST http://only-the-proxy-knows.test:{port}/v1/messages HTTP/1.1", "me:s3cret")]
     assert upstream.last().headers["x-api-key"] == REAL_KEY_A
+
+
+def test_a_blind_tunnel_carries_megabytes_both_ways_intact(home):
+    """Spliced in the kernel: 8 MB down and 3 MB up arrive whole and in order, and a half-close (the
+    client's EOF) reaches the server while the answer still flows back."""
+    import hashlib
+    down, up = os.urandom(8 << 20), os.urandom(3 << 20)
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            got = b""
+            while chunk := conn.recv(1 << 20):  # until the client's half-close
+                got += chunk
+            conn.sendall(hashlib.sha256(got).hexdigest().encode() + b"\n" + down)
+
+    threading.Thread(target=serve, daemon=True).start()
+    script = r"""
+import base64, hashlib, os, socket, sys
+from urllib.parse import urlsplit
+p = urlsplit(os.environ["HTTPS_PROXY"])
+s = socket.create_connection((p.hostname, p.port))
+auth = base64.b64encode(f"dario:{p.password}".encode()).decode()
+s.sendall(f"CONNECT 127.0.0.1:{sys.argv[1]} HTTP/1.1\r\nProxy-Authorization: Basic {auth}\r\n\r\n".encode())
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+s.sendall(open(sys.argv[3], "rb").read())
+s.shutdown(socket.SHUT_WR)
+data = b""
+while chunk := s.recv(1 << 20):
+    data += chunk
+line, _, rest = data.partition(b"\n")
+print(line.decode(), hashlib.sha256(rest).hexdigest(), len(rest))
+"""
+    blob = Path(home) / "up.bin"
+    blob.write_bytes(up)
+    r = run_shim(home, sys.executable, "-c", script, str(srv.getsockname()[1]), "x", str(blob), env=base_env(home))
+    assert r.returncode == 0, r.stderr.decode()
+    echoed, got, n = r.stdout.decode().split()
+    assert echoed == hashlib.sha256(up).hexdigest()
+    assert (got, int(n)) == (hashlib.sha256(down).hexdigest(), len(down))
+    srv.close()

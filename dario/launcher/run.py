@@ -121,7 +121,7 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         hosts = intercepted_hosts(cfg, environ, opts.intercept)
         # every kind: a Node or Python child is caught in-process first, but it may start a native
         # program (Codex's npm launcher starts its Rust binary), which only the proxy reaches
-        bundle, node_ca = loop.run(host.start_https_proxy(cfg.home, [h.split(":")[0] for h in hosts], environ))
+        bundle, node_ca = loop.run(host.start_https_proxy(cfg.home, hosts, environ))
         proxy = host.connect.proxy_url()
         child_env = build_child_env(environ, socket_path=host.socket_path, token=host.token,
                                     fallback=host.fallback_prefix, hosts=hosts,

@@ -115,8 +115,9 @@ class ShimHost:
         hosts = {h.lower() for h in intercepted_hosts}
         mint = LeafMint(home, self.dir)
 
-        def intercepted(host: str) -> bool:
-            return host.lower() in hosts
+        def intercepted(host: str, port: int) -> bool:  # a bare host: any port; host:port: that one
+            h = host.lower()
+            return h in hosts or f"{h}:{port}" in hosts or f"[{h}]:{port}" in hosts
 
         upstream_proxy = environ.get("HTTPS_PROXY") or environ.get("https_proxy")  # chained, not replaced
         self.connect = await ConnectProxy(self.token, intercepted, mint.context, self._tls_handler,
