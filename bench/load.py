@@ -1,6 +1,6 @@
 """The benchmark's load generator: its own process, an aiohttp client on uvloop.
 
-usage: python bench/load.py '<json spec>' OUT.json   writes one JSON object to OUT.json (whole, then renamed).
+usage: python bench/load.py '<json spec>'|@SPEC.json OUT.json   writes one JSON object to OUT.json (whole, then renamed).
 Why a file: the result is hundreds of KB, and once it arrived cut short through the stdout pipe (exit 0,
 the JSON ending mid-number) although the loop had finished; a file is written whole or not at all.
 
@@ -111,7 +111,8 @@ async def main(spec: dict) -> dict:
 
 
 if __name__ == "__main__":
-    spec = json.loads(sys.argv[1])
+    arg = sys.argv[1]
+    spec = json.loads(open(arg[1:]).read() if arg.startswith("@") else arg)
     try:
         import uvloop
         run = uvloop.run

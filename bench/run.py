@@ -1,6 +1,6 @@
 """dario's benchmark: what dario adds to every call, measured side by side in one run on this machine.
 
-usage: python bench/run.py [--quick] [--no-litellm] [--json PATH]
+usage: python bench/run.py [--quick] [--no-litellm] [--json PATH] [--compare OLD.json]
 
 Processes (each its own, so none shares a GIL with another):
   fake upstream (bench/upstream.py)  <-  direct calls
@@ -11,7 +11,11 @@ Direct and via-dario calls are interleaved (sequential latency: every round call
 random order; throughput: rounds alternate targets; shim and start-up: alternating runs), so machine
 noise falls on both sides alike. Telemetry stays on (dario's default): its SQLite writes are part of
 the cost; one extra throughput row shows dario with its recorder replaced by a no-op.
-Prints a table and writes bench/results.json.
+Every target is a ratio (via dario / direct, both measured in this run): absolute times swing 2-3x
+between runs on shared machines, ratios do not. Also measured: scaling (calls/s and p99 at 1, 8, 64
+and 256 concurrent), added latency against request size (1 KB, 100 KB, 1 MB), and the HTTPS proxy's
+blind tunnel against a direct connection. Prints a table, writes bench/results.json, and draws
+bench/scaling.png when matplotlib is installed (pip install -e '.[bench]').
 """
 
 from __future__ import annotations
@@ -39,22 +43,26 @@ PY = sys.executable
 KEY_A, KEY_O = "sk-ant-bench-upstream-key", "sk-bench-upstream-key"
 LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()
 
-TARGETS = {  # name: (threshold, how the figure is read)
-    "proxy_added_p50_ms": 0.5,
-    "proxy_added_p99_ms": 2.0,
-    "proxy_stream_ttfb_added_ms": 1.0,
-    "shim_added_p50_ms": 1.0,
-    "throughput_vs_litellm": 5.0,
-    "payload_startup_ms": 5.0,
-    "injector_startup_ms": 5.0,
-    "dario_peak_rss_mb": 80.0,
+TARGETS = {  # name: (op, threshold); every one but the last two a ratio via dario / direct, same run
+    "proxy plain p50 (x direct)": ("<=", 2.0),  # a proxy must receive and resend: ~one extra round trip
+    "proxy plain p99 (x direct)": ("<=", 2.5),
+    "proxy stream TTFB p50 (x direct)": ("<=", 2.0),
+    "translated p50 (x direct)": ("<=", 2.2),
+    "shim p50 (x direct)": ("<=", 1.25),
+    "64-conc calls/s (x direct)": (">=", 0.5),
+    "64-conc p99 (x direct)": ("<=", 3.0),
+    "Node start-up (x without payload)": ("<=", 1.03),
+    "Python start-up (x without injector)": ("<=", 1.02),
+    "tunnel 10 MB (x direct)": ("<=", 1.1),
+    "calls/s dario / LiteLLM (x)": (">=", 5.0),
+    "peak RSS at 64-conc (MB)": ("<=", 80.0),
 }
 
 MODES = {
     "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25,
-                  shim_warmup=5, start_n=8),
+                  shim_warmup=5, start_n=8, scale_seconds=0.4, size_n=20, tunnel_n=5),
     "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=4.0, tp_warmup=0.5, tp_rounds=3, shim_rounds=4, shim_n=150,
-                 shim_warmup=20, start_n=40),
+                 shim_warmup=20, start_n=40, scale_seconds=2.0, size_n=150, tunnel_n=40),
 }
 
 
@@ -201,8 +209,10 @@ def run_load(spec: dict, timeout: float) -> dict:
     """bench/load.py's result, which it writes to a file (see its docstring for why not stdout)."""
     fd, out = tempfile.mkstemp(prefix="dario-bench-load-", suffix=".json")
     os.close(fd)
+    spec_file = out + ".spec"  # a file, not argv: the size phase's bodies are over the argv limit
+    Path(spec_file).write_text(json.dumps(spec))
     try:
-        r = subprocess.run([PY, str(BENCH / "load.py"), json.dumps(spec), out], capture_output=True, text=True,
+        r = subprocess.run([PY, str(BENCH / "load.py"), "@" + spec_file, out], capture_output=True, text=True,
                            timeout=timeout)
         try:
             return json.loads(Path(out).read_text())
@@ -210,6 +220,7 @@ def run_load(spec: dict, timeout: float) -> dict:
             raise RuntimeError(f"bench/load.py wrote no result (rc {r.returncode}): {r.stderr[-2000:]}") from None
     finally:
         Path(out).unlink(missing_ok=True)
+        Path(spec_file).unlink(missing_ok=True)
 
 
 # -- LiteLLM -----------------------------------------------------------------------------------------------
@@ -416,40 +427,128 @@ def startup_phase(home: Path, m: dict) -> dict:
     return out
 
 
+SCALE = (1, 8, 64, 256)
+SIZES = {"1 KB": 1 << 10, "100 KB": 100 << 10, "1 MB": 1 << 20}
+
+
+def scaling_phase(up: str, dario: str, m: dict) -> dict:
+    """Calls/s and p99 at each concurrency, direct and via dario (rounds alternate)."""
+    b = bodies()["o_plain"]
+    oh = {"Authorization": "Bearer client-key"}
+    out = {}
+    for conc in SCALE:
+        spec = {"mode": "throughput", "concurrency": conc, "seconds": m["scale_seconds"], "warmup": 0.2, "rounds": 1,
+                "targets": [{"name": n, "url": u, "headers": oh, "body": b, "stream": False}
+                            for n, u in (("direct", f"{up}/v1/chat/completions"),
+                                         ("dario", f"{dario}/v1/chat/completions"))]}
+        raw = run_load(spec, timeout=600)
+        out[str(conc)] = {name: {"calls_per_s": len(r[0]["latency_ms"]) / r[0]["seconds"],
+                                 "p99_ms": pct(r[0]["latency_ms"], 99), "errors": r[0]["errors"]}
+                          for name, r in raw.items()}
+    return out
+
+
+def size_phase(up: str, dario: str, m: dict) -> dict:
+    """Added latency (p50, via dario - direct) against the prompt's size, same-protocol plain calls."""
+    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
+    targets = []
+    for label, n in SIZES.items():
+        body = json.dumps({"model": "claude-bench", "max_tokens": 64,
+                           "messages": [{"role": "user", "content": "x" * n}]})
+        targets += [{"name": f"{label}|direct", "url": f"{up}/v1/messages", "headers": ah, "body": body},
+                    {"name": f"{label}|dario", "url": f"{dario}/v1/messages", "headers": ah, "body": body}]
+    raw = run_load({"mode": "latency", "n": m["size_n"], "warmup": 5, "targets": targets}, timeout=900)
+    return {label: compare(summary(raw[f"{label}|direct"]["total_ms"]), summary(raw[f"{label}|dario"]["total_ms"]),
+                           "p50") for label in SIZES}
+
+
+def tunnel_phase(up: str, home: Path, m: dict) -> dict:
+    """The shim's HTTPS proxy as a blind tunnel (a host it does not intercept) against a direct connection:
+    time to first byte of a fresh connection, and a 10 MB download."""
+    spec = {"upstream": up.split("//", 1)[1], "n": m["tunnel_n"], "size": 10 << 20}
+    r = run_json([PY, "-m", "dario", "shim", "--", PY, str(BENCH / "clients" / "tunnel_client.py"), json.dumps(spec)],
+                 timeout=600, env=clean_env(DARIO_HOME=str(home)), cwd=str(ROOT))
+    return {"ttfb": compare(summary(r["ttfb_direct_ms"]), summary(r["ttfb_tunnel_ms"]), "p50"),
+            "bulk_10mb": compare(summary(r["bulk_direct_ms"]), summary(r["bulk_tunnel_ms"]), "p50"),
+            "n": spec["n"]}
+
+
+def plot(res: dict, path: Path) -> str | None:
+    """bench/scaling.png: calls/s and p99 against concurrency, and added latency against request size.
+    None when written; else why not (matplotlib is the bench's own extra, not a dependency of dario)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]')"
+    sc, sz = res.get("scaling") or {}, res.get("sizes") or {}
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.8))
+    xs = [int(k) for k in sc]
+    for name, style in (("direct", "o-"), ("dario", "s-")):
+        a.plot(xs, [sc[str(x)][name]["calls_per_s"] for x in xs], style, label=name)
+        b.plot(xs, [sc[str(x)][name]["p99_ms"] for x in xs], style, label=name)
+    for ax, title in ((a, "calls/s"), (b, "p99 ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.set_xlabel("concurrent calls")
+        ax.set_title(title)
+        ax.legend()
+    labels = list(sz)
+    c.bar(labels, [sz[k]["diff"] or 0 for k in labels])
+    c.set_title("added latency p50 (ms) by prompt size")
+    fig.suptitle(f"dario vs direct, same run ({res['meta']['date']}, {res['meta']['cpus']} CPUs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
 # -- report --------------------------------------------------------------------------------------------------
 def targets(res: dict) -> list[dict]:
-    lat = res["latency"]["proxy"]
-    worst = lambda *vals: max(v for v in vals if v is not None) if any(v is not None for v in vals) else None  # noqa
-    rows = [
-        ("proxy added latency p50 (ms)", worst(lat["anthropic_plain"]["p50"]["diff"], lat["openai_plain"]["p50"]["diff"]),
-         "<=", TARGETS["proxy_added_p50_ms"]),
-        ("proxy added latency p99 (ms)", worst(lat["anthropic_plain"]["p99"]["diff"], lat["openai_plain"]["p99"]["diff"]),
-         "<=", TARGETS["proxy_added_p99_ms"]),
-        ("proxy stream first byte added (ms)", worst(lat["anthropic_stream_ttfb"]["p50"]["diff"],
-                                                     lat["openai_stream_ttfb"]["p50"]["diff"]),
-         "<=", TARGETS["proxy_stream_ttfb_added_ms"]),
-    ]
-    shim = res.get("shim", {})
-    shim_vals = [c["plain"]["p50"]["diff"] for c in shim.values() if isinstance(c, dict) and "plain" in c]
-    rows.append(("shim relay added latency p50 (ms)", worst(*shim_vals) if shim_vals else None, "<=",
-                 TARGETS["shim_added_p50_ms"]))
+    """Each target of TARGETS with its value from this run and PASS / FAIL (n/a when not measured)."""
+    lat, tr = res["latency"]["proxy"], res["latency"]["translation"]
+
+    def worst(*vals):
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else None
+
+    shim = [c["plain"]["p50"]["ratio"] for c in res.get("shim", {}).values() if isinstance(c, dict) and "plain" in c]
     tp = res["throughput"]["systems"]
-    ratio = (tp["dario"]["calls_per_s"] / tp["litellm"]["calls_per_s"]
-             if "litellm" in tp and tp["litellm"]["calls_per_s"] else None)
-    rows.append(("throughput dario / LiteLLM (x)", ratio, ">=", TARGETS["throughput_vs_litellm"]))
+    d = tp["direct"]
     st = res.get("startup", {})
-    rows.append(("payload start-up added (ms)", st.get("node", {}).get("added_mean_ms"), "<=",
-                 TARGETS["payload_startup_ms"]))
-    rows.append(("injector start-up added (ms)", st.get("python", {}).get("added_mean_ms"), "<=",
-                 TARGETS["injector_startup_ms"]))
-    rows.append(("dario peak RSS under load (MB)", res["memory"]["dario_peak_rss_mb"], "<=",
-                 TARGETS["dario_peak_rss_mb"]))
+    ratio = lambda a, b: a / b if a is not None and b else None  # noqa: E731
+    values = {
+        "proxy plain p50 (x direct)": worst(lat["anthropic_plain"]["p50"]["ratio"], lat["openai_plain"]["p50"]["ratio"]),
+        "proxy plain p99 (x direct)": worst(lat["anthropic_plain"]["p99"]["ratio"], lat["openai_plain"]["p99"]["ratio"]),
+        "proxy stream TTFB p50 (x direct)": worst(lat["anthropic_stream_ttfb"]["p50"]["ratio"],
+                                                  lat["openai_stream_ttfb"]["p50"]["ratio"]),
+        "translated p50 (x direct)": tr["plain"]["p50"]["ratio"],
+        "shim p50 (x direct)": worst(*shim),
+        "64-conc calls/s (x direct)": ratio(tp["dario"]["calls_per_s"], d["calls_per_s"]),
+        "64-conc p99 (x direct)": ratio(tp["dario"]["p99_ms"], d["p99_ms"]),
+        "Node start-up (x without payload)": ratio(st.get("node", {}).get("with_ms", {}).get("median"),
+                                                   st.get("node", {}).get("without_ms", {}).get("median")),
+        "Python start-up (x without injector)": ratio(st.get("python", {}).get("with_ms", {}).get("median"),
+                                                      st.get("python", {}).get("without_ms", {}).get("median")),
+        "tunnel 10 MB (x direct)": (res.get("tunnel") or {}).get("bulk_10mb", {}).get("ratio"),
+        "calls/s dario / LiteLLM (x)": ratio(tp["dario"]["calls_per_s"], tp.get("litellm", {}).get("calls_per_s")),
+        "peak RSS at 64-conc (MB)": res["memory"]["dario_peak_rss_mb"],
+    }
     out = []
-    for name, value, op, thr in rows:
+    for name, (op, thr) in TARGETS.items():
+        value = values[name]
         ok = None if value is None else (value <= thr if op == "<=" else value >= thr)
         out.append({"target": name, "value": value, "op": op, "threshold": thr,
                     "result": "n/a" if ok is None else ("PASS" if ok else "FAIL")})
     return out
+
+
+def targets_table(res: dict) -> str:
+    rows = [("target", "value", "want", "result")]
+    for t in res["targets"]:
+        rows.append((t["target"], fmt(t["value"], 3), f"{t['op']} {t['threshold']:g}", t["result"]))
+    return render(rows)
 
 
 def fmt(x, nd=2) -> str:
@@ -518,20 +617,20 @@ def table_rows(res: dict) -> list[tuple]:
         rows.append((label, fmt(c["direct"]), fmt(c["dario"]), fmt(c["diff"]),
                      fmt(c["ratio"], 3) if c["ratio"] is not None else "—", *(tgt(target_name) if target_name else ("", ""))))
 
-    add("proxy  anthropic plain p50 ms", lat["anthropic_plain"]["p50"], "proxy added latency p50 (ms)")
-    add("proxy  anthropic plain p99 ms", lat["anthropic_plain"]["p99"], "proxy added latency p99 (ms)")
-    add("proxy  openai plain p50 ms", lat["openai_plain"]["p50"], "proxy added latency p50 (ms)")
-    add("proxy  openai plain p99 ms", lat["openai_plain"]["p99"], "proxy added latency p99 (ms)")
-    add("proxy  anthropic stream TTFB p50 ms", lat["anthropic_stream_ttfb"]["p50"], "proxy stream first byte added (ms)")
-    add("proxy  openai stream TTFB p50 ms", lat["openai_stream_ttfb"]["p50"], "proxy stream first byte added (ms)")
+    add("proxy  anthropic plain p50 ms", lat["anthropic_plain"]["p50"], "proxy plain p50 (x direct)")
+    add("proxy  anthropic plain p99 ms", lat["anthropic_plain"]["p99"], "proxy plain p99 (x direct)")
+    add("proxy  openai plain p50 ms", lat["openai_plain"]["p50"], "proxy plain p50 (x direct)")
+    add("proxy  openai plain p99 ms", lat["openai_plain"]["p99"], "proxy plain p99 (x direct)")
+    add("proxy  anthropic stream TTFB p50 ms", lat["anthropic_stream_ttfb"]["p50"], "proxy stream TTFB p50 (x direct)")
+    add("proxy  openai stream TTFB p50 ms", lat["openai_stream_ttfb"]["p50"], "proxy stream TTFB p50 (x direct)")
     for name, c in res.get("shim", {}).items():
         if "plain" not in c:
             rows.append((f"shim   {name}", c.get("skipped", "—"), "", "", "", "", ""))
             continue
-        add(f"shim   {name} plain p50 ms", c["plain"]["p50"], "shim relay added latency p50 (ms)")
+        add(f"shim   {name} plain p50 ms", c["plain"]["p50"], "shim p50 (x direct)")
         add(f"shim   {name} plain p99 ms", c["plain"]["p99"])
         add(f"shim   {name} stream TTFB p50 ms", c["stream_ttfb"]["p50"])
-    add("transl anthropic->openai plain p50 ms", tr["plain"]["p50"])
+    add("transl anthropic->openai plain p50 ms", tr["plain"]["p50"], "translated p50 (x direct)")
     add("transl anthropic->openai plain p99 ms", tr["plain"]["p99"])
     add("transl anthropic->openai TTFB p50 ms", tr["stream_ttfb"]["p50"])
     tp = res["throughput"]["systems"]
@@ -539,11 +638,12 @@ def table_rows(res: dict) -> list[tuple]:
     for name in ("dario", "dario_no_telemetry", "litellm"):
         if name in tp:
             v = tp[name]
+            main = name == "dario"
             rows.append((f"64-conc {name} calls/s", fmt(d["calls_per_s"], 0), fmt(v["calls_per_s"], 0),
                          fmt(v["calls_per_s"] - d["calls_per_s"], 0), fmt(v["calls_per_s"] / d["calls_per_s"], 3),
-                         "", ""))
+                         *(tgt("64-conc calls/s (x direct)") if main else ("", ""))))
             rows.append((f"64-conc {name} p99 ms", fmt(d["p99_ms"]), fmt(v["p99_ms"]), fmt(v["p99_ms"] - d["p99_ms"]),
-                         fmt(v["p99_ms"] / d["p99_ms"], 3), "", ""))
+                         fmt(v["p99_ms"] / d["p99_ms"], 3), *(tgt("64-conc p99 (x direct)") if main else ("", ""))))
     if "litellm" not in tp:
         rows.append(("64-conc litellm", "missing", "", "", "", "", ""))
     ad, tv = tp["anthropic_direct"], tp["translation_dario"]
@@ -552,18 +652,32 @@ def table_rows(res: dict) -> list[tuple]:
     rows.append(("64-conc transl p99 ms", fmt(ad["p99_ms"]), fmt(tv["p99_ms"]), fmt(tv["p99_ms"] - ad["p99_ms"]),
                  fmt(tv["p99_ms"] / ad["p99_ms"], 3), "", ""))
     if "litellm" in tp:
-        t = tmap["throughput dario / LiteLLM (x)"]
+        t = tmap["calls/s dario / LiteLLM (x)"]
         rows.append(("64-conc dario / litellm calls/s", fmt(tp["litellm"]["calls_per_s"], 0),
                      fmt(tp["dario"]["calls_per_s"], 0), "", fmt(t["value"], 2) + "x", *tgt(t["target"])))
-    for kind, label, tname in (("node", "start-up node -e '' ms (payload)", "payload start-up added (ms)"),
-                               ("python", "start-up python -c '' ms (injector)", "injector start-up added (ms)")):
+    for kind, label, tname in (("node", "start-up node -e '' median ms", "Node start-up (x without payload)"),
+                               ("python", "start-up python -c '' median ms", "Python start-up (x without injector)")):
         s = res.get("startup", {}).get(kind)
         if s:
-            rows.append((label, fmt(s["without_ms"]["mean"]), fmt(s["with_ms"]["mean"]), fmt(s["added_mean_ms"]),
-                         fmt(s["with_ms"]["mean"] / s["without_ms"]["mean"], 3), *tgt(tname)))
+            w, wo = s["with_ms"]["median"], s["without_ms"]["median"]
+            rows.append((label, fmt(wo), fmt(w), fmt(w - wo), fmt(w / wo, 3), *tgt(tname)))
+    tun = res.get("tunnel")
+    if tun:
+        add("tunnel fresh connection TTFB p50 ms", tun["ttfb"])
+        add("tunnel 10 MB download p50 ms", tun["bulk_10mb"], "tunnel 10 MB (x direct)")
+    for conc, sys_ in (res.get("scaling") or {}).items():
+        d2, v2 = sys_["direct"], sys_["dario"]
+        rows.append((f"scale  {conc:>3}-conc calls/s", fmt(d2["calls_per_s"], 0), fmt(v2["calls_per_s"], 0),
+                     fmt(v2["calls_per_s"] - d2["calls_per_s"], 0),
+                     fmt(v2["calls_per_s"] / d2["calls_per_s"], 3) if d2["calls_per_s"] else "—", "", ""))
+        rows.append((f"scale  {conc:>3}-conc p99 ms", fmt(d2["p99_ms"]), fmt(v2["p99_ms"]),
+                     fmt(v2["p99_ms"] - d2["p99_ms"]) if d2["p99_ms"] and v2["p99_ms"] else "—",
+                     fmt(v2["p99_ms"] / d2["p99_ms"], 3) if d2["p99_ms"] and v2["p99_ms"] else "—", "", ""))
+    for label, c in (res.get("sizes") or {}).items():
+        add(f"size   {label} prompt p50 ms", c)
     mem = res["memory"]
     rows.append(("dario peak RSS MB (64-conc run)", "", fmt(mem["dario_peak_rss_mb"], 1), "", "",
-                 *tgt("dario peak RSS under load (MB)")))
+                 *tgt("peak RSS at 64-conc (MB)")))
     return rows
 
 
@@ -615,7 +729,13 @@ def main() -> int:
         res["memory"] = {"dario_peak_rss_mb": peak_rss_mb(dp.pid),
                          "sampled_peak_rss_mb": res["throughput"].pop("rss_sampled_peak_mb"),
                          "how": "VmHWM of the `dario proxy` process after the throughput run"}
+        log("scaling: calls/s and p99 at " + ", ".join(map(str, SCALE)) + " concurrent…")
+        res["scaling"] = scaling_phase(up, dario, m)
+        log("added latency against prompt size (" + ", ".join(SIZES) + ")…")
+        res["sizes"] = size_phase(up, dario, m)
         if not args.skip_shim:
+            log("tunnel: the HTTPS proxy's blind tunnel against a direct connection…")
+            res["tunnel"] = tunnel_phase(up, home, m)
             log("shim: Node and Python clients, plain vs under `dario shim` (alternating runs)…")
             res["shim"] = shim_phase(up, home, m)
             log("start-up: node -e '' / python -c '' with and without the payload / injector…")
@@ -627,8 +747,11 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
     res["targets"] = targets(res)
     res["meta"]["seconds"] = round(time.time() - t_start, 1)
+    png = Path(args.json).with_name("scaling.png")
+    res["meta"]["plot"] = plot(res, png) or str(png)
     Path(args.json).write_text(json.dumps(res, indent=1))
     print(table(res))
+    print("\ntargets (ratios via dario / direct, this run):\n" + targets_table(res))
     print(f"\n{mode} run, {res['meta']['seconds']} s; results in {args.json}")
     if res["latency"]["errors"]:
         print(f"errors during latency runs: {res['latency']['errors']}")

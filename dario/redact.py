@@ -26,8 +26,10 @@ _SHAPE = re.compile("|".join(f"(?:{p})" for p in _SHAPES))
 # bearer tokens of any shape
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}")
 # key-ish JSON/header fields, and NAME_KEY=value / NAME_TOKEN: value assignments (env dumps, logs)
-_FIELD = re.compile(r'(?i)("?(?:x-api-key|x-goog-api-key|api[_-]?key|authorization|access[_-]?token|secret'
-                    r'|[a-z0-9_]*_(?:key|token|secret|password))"?\s*[:=]\s*"?)([^",\s}]{6,})')
+# (a name starts a word and is at most 64 long: an unbounded prefix made this quadratic on a long run of
+# letters, so one 1 MB prompt of them held the telemetry writer for minutes)
+_FIELD = re.compile(r'(?i)("?(?<![a-z0-9_-])(?:x-api-key|x-goog-api-key|api[_-]?key|authorization|access[_-]?token'
+                    r'|secret|[a-z0-9_]{0,64}_(?:key|token|secret|password))"?\s*[:=]\s*"?)([^",\s}]{6,})')
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\/")
 
 MASK = "[REDACTED]"

@@ -387,3 +387,11 @@ def test_a_sigkilled_launcher_dir_is_swept_by_the_next_run(home):
     r = run_shim(home, "true")
     assert r.returncode == 0 and not mine[0].exists()
     shutil.rmtree(mine[0], ignore_errors=True)
+
+
+def test_redaction_is_linear_on_long_runs_of_letters():
+    """A 1 MB prompt of letters once held the telemetry writer for minutes (a quadratic pattern); now it
+    takes milliseconds. The bound is a hang detector, far from any speed target (those live in bench/)."""
+    code = ("from dario.redact import redact; import os, base64; "
+            "redact('x' * (1 << 20)); redact(os.urandom(1 << 19).hex()); redact('API_' * 300000)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
