@@ -466,8 +466,10 @@ def tunnel_phase(up: str, home: Path, m: dict) -> dict:
     """The shim's HTTPS proxy as a blind tunnel (a host it does not intercept) against a direct connection:
     time to first byte of a fresh connection, and a 10 MB download."""
     spec = {"upstream": up.split("//", 1)[1], "n": m["tunnel_n"], "size": 10 << 20}
+    bare = home.parent / "home-tunnel"  # no backends: the upstream's host:port must be one dario only tunnels
+    bare.mkdir(exist_ok=True)
     r = run_json([PY, "-m", "dario", "shim", "--", PY, str(BENCH / "clients" / "tunnel_client.py"), json.dumps(spec)],
-                 timeout=600, env=clean_env(DARIO_HOME=str(home)), cwd=str(ROOT))
+                 timeout=600, env=clean_env(DARIO_HOME=str(bare)), cwd=str(ROOT))
     return {"ttfb": compare(summary(r["ttfb_direct_ms"]), summary(r["ttfb_tunnel_ms"]), "p50"),
             "bulk_10mb": compare(summary(r["bulk_direct_ms"]), summary(r["bulk_tunnel_ms"]), "p50"),
             "n": spec["n"]}
