@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -55,6 +56,7 @@ def _host_name(host_header: str) -> str:
     return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
 
 
+@functools.lru_cache(maxsize=256)  # a listener meets a handful of Host values, on every call
 def _loopback_host_header(name: str) -> bool:
     if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
