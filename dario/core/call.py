@@ -56,6 +56,8 @@ class Call:
     model_requested: str | None = None
     stream: bool = False
     conversation: str | None = None
+    parent_call: str | None = None  # the earlier call this one extends (pipeline/sessions.py)
+    subagents: str | None = None  # conversations found to be sub-agents spawned by parent_call
     # route
     route: "Route | None" = None
     outbound: "Adapter | None" = None  # the backend's protocol
@@ -105,5 +107,6 @@ class Call:
             reasoning_tokens=u.reasoning_tokens, cost_usd=self.cost_usd, latency_ms=self.latency_ms,
             ttft_ms=self.ttft_ms, error=self.error, method=self.request.method, path=self.path,
             conversation=self.conversation, key_id=self.key_id, replayed="replay" in self.notes, door=self.ctx.door,
+            parent_call=self.parent_call, subagents=self.subagents,
             request_body=self.raw[:cap] if capture else None,
             response_body=self.response_body[:cap] if capture and self.response_body is not None else None)

@@ -61,6 +61,9 @@ def parse(call: Call) -> None:
 def conversation(call, conversations) -> None:
     """Which conversation the call is a turn of (pipeline/sessions.py)."""
     try:
-        call.conversation = conversations.key(call.ctx.run_id, call.inbound.name, call.body)
+        turn = conversations.assign(call.ctx.run_id, call.inbound.name, call.body, call.id)
     except Exception:  # a key for grouping calls: never a reason to fail one
         call.conversation = None
+        return
+    call.conversation, call.parent_call = turn.conversation, turn.parent_call
+    call.subagents = ",".join(turn.subagents) or None

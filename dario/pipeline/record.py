@@ -46,6 +46,8 @@ class CallRecord:
     reasoning_tokens: int | None = None  # of output_tokens, how many were reasoning
     replayed: bool = False  # answered from a cassette (--replay): recorded usage, no cost
     door: str | None = None  # shim: how it was caught: "in-process" | "https-proxy" | "fallback"
+    parent_call: str | None = None  # the earlier call this one extends: two with one parent are a fork
+    subagents: str | None = None  # comma-separated conversations spawned by parent_call's tool calls
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

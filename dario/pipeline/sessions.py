@@ -6,6 +6,12 @@ run groups together, while independent calls that happen to open with the same w
 are separate conversations, and a sub-agent (a new system prompt and a new first message) is
 a conversation of its own.
 
+Branches. Each call also names the earlier call it extends (`parent_call`): two calls extending
+the same one are a fork (an edited or retried turn). A sub-agent's conversation is linked to the
+call that spawned it: when a later turn shows an assistant tool call whose text argument (the
+task's prompt) opens a conversation that started on its own meanwhile, that conversation is a
+branch of the call whose answer made the tool call.
+
 Each message is reduced to what it says (role, text, tool call ids), the same for every
 protocol, so the Anthropic, OpenAI, Responses and Gemini shapes of one history agree. Prefix
 hashes are chained (h_k = H(h_{k-1}, m_k)), so a call costs one pass over its messages; the
@@ -15,8 +21,10 @@ state is per run, bounded, and only in memory.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
 from dario.core.text import text_of
@@ -81,33 +89,95 @@ def _chain(h: bytes, msg: tuple[str, str]) -> bytes:
     return hashlib.sha256(h + msg[0].encode() + b"\x00" + msg[1].encode("utf-8", "replace")).digest()
 
 
-class Conversations:
-    """Assigns each call a conversation id (16 hex digits), per run."""
+MIN_TASK_TEXT = 24  # a tool argument shorter than this is too common to name a sub-agent's prompt
 
-    def __init__(self, max_states: int = 20_000) -> None:
+
+def _last_tool_texts(protocol: str, body: dict) -> list[str]:
+    """The text arguments of the tool calls in the last assistant turn (a task's prompt among them)."""
+    if protocol == "gemini":
+        turns = [c for c in body.get("contents") or [] if isinstance(c, dict) and c.get("role") == "model"]
+        args = [(p.get("functionCall") or {}).get("args") for p in (turns[-1].get("parts") or [])
+                if isinstance(p, dict)] if turns else []
+    elif protocol == "responses":
+        items = body.get("input") if isinstance(body.get("input"), list) else []
+        args = []
+        for it in reversed(items):  # the function calls after the last user turn
+            if not isinstance(it, dict):
+                continue
+            if it.get("role") == "user":
+                break
+            if it.get("type") in ("function_call", "custom_tool_call"):
+                args.append(it.get("arguments") or it.get("input"))
+    else:
+        turns = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "assistant"]
+        last = turns[-1] if turns else {}
+        args = [b.get("input") for b in last.get("content") or [] if isinstance(b, dict) and b.get("type") == "tool_use"]
+        args += [(c.get("function") or {}).get("arguments") for c in last.get("tool_calls") or [] if isinstance(c, dict)]
+    out: list[str] = []
+    for a in args:
+        if isinstance(a, str):
+            try:
+                a = json.loads(a)
+            except ValueError:
+                pass
+        for v in (a.values() if isinstance(a, dict) else [a]):
+            if isinstance(v, str) and len(v) >= MIN_TASK_TEXT:
+                out.append(_norm(v))
+    return out
+
+
+@dataclass
+class Turn:
+    """What Conversations says of one call."""
+    conversation: str | None
+    parent_call: str | None = None  # the earlier call this one extends
+    subagents: list[str] = field(default_factory=list)  # conversations found to be branches of parent_call
+
+
+class Conversations:
+    """Assigns each call a conversation id (16 hex digits), its parent call and its sub-agents, per run."""
+
+    def __init__(self, max_states: int = 20_000, max_open: int = 64) -> None:
         self.max_states = max_states
-        self._states: OrderedDict[tuple[str, bytes], str] = OrderedDict()  # (run, prefix hash) -> id
+        # (run, prefix hash) -> (conversation, the call whose messages those were)
+        self._states: OrderedDict[tuple[str, bytes], tuple[str, str | None]] = OrderedDict()
+        # per run: conversations that opened on their own, (id, first user text), not yet linked to a parent
+        self._open: dict[str, deque] = {}
+        self.max_open = max_open
 
     def key(self, run_id: str, protocol: str, body: Any) -> str | None:
+        return self.assign(run_id, protocol, body).conversation
+
+    def assign(self, run_id: str, protocol: str, body: Any, call_id: str | None = None) -> Turn:
         if not isinstance(body, dict):
-            return None
+            return Turn(None)
         msgs = messages_of(protocol, body)
         if not any(role != "system" for role, _ in msgs):
-            return None
+            return Turn(None)
         hashes, h = [], b""
         for m in msgs:
             h = _chain(h, m)
             hashes.append(h)
-        conv = None
+        found = None
         for k in range(len(msgs) - 1, 0, -1):  # the longest earlier call this one extends
             if msgs[k][0] == "assistant":
-                conv = self._states.get((run_id, hashes[k - 1]))
-                if conv is not None:
+                found = self._states.get((run_id, hashes[k - 1]))
+                if found is not None:
                     break
-        conv = conv or uuid.uuid4().hex[:16]
-        self._states[(run_id, hashes[-1])] = conv
+        turn = Turn(found[0], found[1]) if found else Turn(uuid.uuid4().hex[:16])
+        opened = self._open.setdefault(run_id, deque(maxlen=self.max_open))
+        if found is None:
+            first = next((text for role, text in msgs if role == "user"), "")
+            opened.append((turn.conversation, first[:8192]))
+        elif opened:
+            for text in _last_tool_texts(protocol, body):
+                for item in list(opened):
+                    if item[0] != turn.conversation and text in item[1]:
+                        turn.subagents.append(item[0])
+                        opened.remove(item)
+        self._states[(run_id, hashes[-1])] = (turn.conversation, call_id)
         self._states.move_to_end((run_id, hashes[-1]))
         while len(self._states) > self.max_states:
             self._states.popitem(last=False)
-        return conv
+        return turn
 

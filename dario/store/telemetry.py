@@ -79,6 +79,10 @@ MIGRATIONS: list[list[str]] = [
             run_id TEXT NOT NULL, host TEXT NOT NULL, connections INTEGER NOT NULL,
             PRIMARY KEY (run_id, host))""",
     ],
+    [  # 8: branches: the call each call extends, and sub-agent conversations linked to their parent call
+        "ALTER TABLE calls ADD COLUMN parent_call TEXT",
+        "ALTER TABLE calls ADD COLUMN subagents TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
