@@ -35,7 +35,7 @@ CASES = [
                       "completion_tokens_details": {"reasoning_tokens": 1024}}, (9 * 2 + 1186 * 8) / 1e6),
     # DeepSeek context-caching docs: hit and miss counts, hits at the cache-hit price
     ("openai", "deepseek-chat", {"prompt_tokens": 1000, "completion_tokens": 200, "prompt_cache_hit_tokens": 800,
-                                 "prompt_cache_miss_tokens": 200}, (200 * 0.27 + 800 * 0.07 + 200 * 1.10) / 1e6),
+                                 "prompt_cache_miss_tokens": 200}, (200 * 0.28 + 800 * 0.028 + 200 * 0.42) / 1e6),
     # OpenAI Responses: cached_tokens inside input_tokens, reasoning inside output_tokens
     ("responses", "gpt-4o", {"input_tokens": 2006, "input_tokens_details": {"cached_tokens": 1920},
                              "output_tokens": 300, "output_tokens_details": {"reasoning_tokens": 0},
@@ -46,6 +46,12 @@ CASES = [
     # Gemini thinking docs: thoughtsTokenCount is output, beside candidatesTokenCount
     ("gemini", "gemini-2.5-flash", {"promptTokenCount": 10, "candidatesTokenCount": 50, "thoughtsTokenCount": 200,
                                     "totalTokenCount": 260}, (10 * 0.30 + 250 * 2.50) / 1e6),
+    # Gemini 3.1 Pro over 200K: the whole call at its long-context tier
+    ("gemini", "gemini-3.1-pro-preview", {"promptTokenCount": 250_000, "candidatesTokenCount": 2000,
+                                          "totalTokenCount": 252_000}, (250_000 * 4 + 2000 * 18) / 1e6),
+    # OpenAI's pro models: no cached-input discount; gpt-5.5-pro is not priced as gpt-5.5
+    ("openai", "gpt-5.5-pro", {"prompt_tokens": 1000, "completion_tokens": 100,
+                               "prompt_tokens_details": {"cached_tokens": 500}}, (1000 * 30 + 100 * 180) / 1e6),
     # Gemini caching: promptTokenCount includes cachedContentTokenCount; over 200K the long-context tier
     ("gemini", "gemini-2.5-pro", {"promptTokenCount": 300_000, "cachedContentTokenCount": 100_000,
                                   "candidatesTokenCount": 1000, "totalTokenCount": 301_000},

@@ -4,13 +4,18 @@ Prices are USD per million tokens: (input, output, cache_read, cache_write).
 `input` means uncached input (Anthropic's meaning; the meter subtracts OpenAI's
 cached tokens from prompt_tokens), so the four counts never overlap.
 
-Sources, read 2025-2026 via the pricing pages as published then:
+Sources, read 2025-2026 via the pricing pages as published then; rechecked 2026-12-02 against stored
+copies of those pages and of price round-ups dated 2026 (Anthropic Feb-Apr 2026, OpenAI Apr-Jun 2026:
+gpt-5.5/5.4 and their pro models; Gemini Mar-Jul 2026: 3.1 Pro, 3.1 Flash-Lite, 3.5 Flash; DeepSeek
+Apr 2026: V3.2 behind both endpoints). Where a round-up listed no cache price, the provider's usual
+rule is used (Gemini: a tenth of input) and the line says so.
   Anthropic: platform.claude.com/docs/en/about-claude/pricing (cache_write = the 5-minute
              write price, the default TTL; a 1-hour write costs 2x the base input price and is
              told apart in usage.cache_creation.ephemeral_1h_input_tokens; Sonnet 4/4.5 prompts
              over 200K input tokens are priced at the long-context tier, TIERS below).
-  DeepSeek:  api-docs.deepseek.com/quick_start/pricing-details-usd (cache_read = the cache-hit
-             input price; DeepSeek does not bill cache writes).
+  DeepSeek:  api-docs.deepseek.com/quick_start/pricing (cache_read = the cache-hit input price;
+             DeepSeek does not bill cache writes).
+  Gemini:    ai.google.dev/gemini-api/docs/pricing (paid tier).
   OpenAI:    developers.openai.com/api/docs/pricing and the per-model pages (OpenAI
              does not bill cache writes: cache_write = input).
 An unknown model costs None, never 0: a wrong zero hides spend. Users add or fix
@@ -44,7 +49,9 @@ PRICES: dict[str, Price] = {
     "claude-3-haiku": (0.25, 1.25, 0.03, 0.30),
     "claude-3-opus": (15.0, 75.0, 1.50, 18.75),
     # -- OpenAI ------------------------------------------------------------
+    "gpt-5.5-pro": (30.0, 180.0, 30.0, 30.0),  # no cached-input discount listed
     "gpt-5.5": (5.0, 30.0, 0.50, 5.0),
+    "gpt-5.4-pro": (30.0, 180.0, 30.0, 30.0),
     "gpt-5.4-mini": (0.75, 4.5, 0.075, 0.75),
     "gpt-5.4-nano": (0.20, 1.25, 0.02, 0.20),
     "gpt-5.4": (2.5, 15.0, 0.25, 2.5),
@@ -69,6 +76,9 @@ PRICES: dict[str, Price] = {
     "o1": (15.0, 60.0, 7.50, 15.0),
     # -- Google Gemini (API, paid tier; cache reads at the context-caching price; a cache's
     #    storage is billed per hour, not per token written, so writes cost plain input) -----
+    "gemini-3.5-flash": (1.50, 9.0, 0.15, 1.50),  # cache read: a tenth of input (not listed)
+    "gemini-3.1-pro": (2.0, 12.0, 0.20, 2.0),
+    "gemini-3.1-flash-lite": (0.25, 1.50, 0.025, 0.25),  # cache read: a tenth of input (not listed)
     "gemini-3-pro": (2.0, 12.0, 0.20, 2.0),
     "gemini-3-flash": (0.50, 3.0, 0.05, 0.50),
     "gemini-2.5-pro": (1.25, 10.0, 0.125, 1.25),
@@ -93,13 +103,14 @@ PRICES: dict[str, Price] = {
     "grok-3-mini": (0.30, 0.50, 0.075, 0.30),
     "grok-code-fast-1": (0.20, 1.50, 0.02, 0.20),
     # -- DeepSeek -----------------------------------------------------------
-    "deepseek-chat": (0.27, 1.10, 0.07, 0.27),
-    "deepseek-reasoner": (0.55, 2.19, 0.14, 0.55),
+    "deepseek-chat": (0.28, 0.42, 0.028, 0.28),  # both endpoints serve V3.2 at one price
+    "deepseek-reasoner": (0.28, 0.42, 0.028, 0.28),
 }
 # Long-context tiers: (prompt tokens above which, the price of the whole call). The prompt counts
 # input, cache reads and cache writes together, as the providers do.
 TIERS: dict[str, tuple[int, Price]] = {
     "claude-sonnet-4": (200_000, (6.0, 22.50, 0.60, 7.50)),
+    "gemini-3.1-pro": (200_000, (4.0, 18.0, 0.40, 4.0)),
     "gemini-3-pro": (200_000, (4.0, 18.0, 0.40, 4.0)),
     "gemini-2.5-pro": (200_000, (2.50, 15.0, 0.25, 2.50)),
 }
