@@ -17,7 +17,8 @@ def test_bench_quick_writes_every_section(tmp_path):
                         "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=str(ROOT))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(out.read_text())
-    for section in ("meta", "latency", "throughput", "memory", "shim", "startup", "targets"):
+    for section in ("meta", "latency", "throughput", "memory", "shim", "startup", "targets", "scaling", "sizes",
+                    "tunnel"):
         assert section in res, section
     lat = res["latency"]
     for k in ("anthropic_plain", "openai_plain", "anthropic_stream_ttfb", "openai_stream_ttfb"):
@@ -32,5 +33,12 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert {"python_openai"} <= set(res["shim"])
     assert {"node", "python"} <= set(res["startup"])
     names = {t["target"] for t in res["targets"]}
-    assert len(names) == 8 and all(t["result"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
+    assert len(names) == 12 and all(t["result"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
+    assert all(t["result"] != "n/a" for t in res["targets"] if "LiteLLM" not in t["target"])  # each measured
+    assert "(x direct)" in next(iter(names))  # targets are ratios
+    assert set(res["scaling"]) == {"1", "8", "64", "256"} and all(
+        v["dario"]["calls_per_s"] and v["direct"]["calls_per_s"] for v in res["scaling"].values())
+    assert set(res["sizes"]) == {"1 KB", "100 KB", "1 MB"} and all(c["ratio"] for c in res["sizes"].values())
+    assert res["tunnel"]["bulk_10mb"]["ratio"] and res["tunnel"]["ttfb"]["ratio"]
     assert "LiteLLM figures missing" in r.stdout and "proxy  anthropic plain p50 ms" in r.stdout
+    assert "targets (ratios via dario / direct, this run):" in r.stdout

@@ -87,40 +87,9 @@ def test_other_hosts_are_blind_tunnels_with_their_own_certificate(home, tmp_path
 @needs_curl
 def test_a_users_own_https_proxy_is_chained(home, tmp_path):
     """With HTTPS_PROXY already set, blind tunnels go through the user's proxy (with its credentials)."""
-    import asyncio
-    import base64
     cert, port, srv = _own_https_server(tmp_path, b"chained\n")
     seen: list[tuple[str, str]] = []
-    ready = threading.Event()
-    box = {}
-
-    async def handle(reader, writer):
-        head = (await reader.readuntil(b"\r\n\r\n")).decode()
-        line = head.split("\r\n")[0]
-        auth = next((h.split(":", 1)[1].strip() for h in head.split("\r\n") if h.lower().startswith("proxy-auth")), "")
-        seen.append((line, base64.b64decode(auth.split()[1]).decode() if auth else ""))
-        target = line.split()[1]
-        h, p = target.rsplit(":", 1)
-        r2, w2 = await asyncio.open_connection("127.0.0.1", int(p))
-        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pipe(a, b):
-            while data := await a.read(65536):
-                b.write(data)
-                await b.drain()
-            b.close()
-        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
-
-    def run_proxy():
-        loop = asyncio.new_event_loop()
-        server = loop.run_until_complete(asyncio.start_server(handle, "127.0.0.1", 0))
-        box["port"] = server.sockets[0].getsockname()[1]
-        ready.set()
-        loop.run_forever()
-
-    threading.Thread(target=run_proxy, daemon=True).start()
-    assert ready.wait(5)
-    env = base_env(home, HTTPS_PROXY=f"http://me:s3cret@127.0.0.1:{box['port']}")
+    env = base_env(home, HTTPS_PROXY=f"http://me:s3cret@127.0.0.1:{_users_proxy(seen)}")
     r = run_shim(home, "curl", "-sS", "--noproxy", "", "--cacert", str(cert), "--resolve",
                  f"localhost:{port}:127.0.0.1", f"https://localhost:{port}/", env=env)
     assert r.returncode == 0, r.stderr.decode()
@@ -261,11 +230,13 @@ def test_doctor_row_for_the_proxy_mode(home, tmp_path):
     assert row["status"] == "warn" and "SSL_CERT_FILE names a missing file" in row["detail"]
 
 
-def _forward_proxy(seen: list) -> int:
-    """A plain-HTTP forward proxy on loopback that maps every host to 127.0.0.1 and notes each request
-    line with its Proxy-Authorization: a name only it can resolve proves the call went through it."""
+def _users_proxy(seen: list) -> int:
+    """A user's own proxy on loopback: CONNECT tunnels, and plain-HTTP forwarding in absolute form with
+    every host mapped to 127.0.0.1 (a name only it can resolve proves a call went through it). Notes
+    each request line with its Proxy-Authorization."""
     import asyncio
     import base64
+    from urllib.parse import urlsplit
     ready, box = threading.Event(), {}
 
     async def handle(reader, writer):
@@ -274,12 +245,15 @@ def _forward_proxy(seen: list) -> int:
         method, target, version = lines[0].split()
         auth = next((ln.split(":", 1)[1].split()[1] for ln in lines if ln.lower().startswith("proxy-authorization:")), "")
         seen.append((lines[0], base64.b64decode(auth).decode() if auth else ""))
-        from urllib.parse import urlsplit
-        u = urlsplit(target)
-        r2, w2 = await asyncio.open_connection("127.0.0.1", u.port)
-        kept = [ln for ln in lines[1:] if ln and not ln.lower().startswith("proxy-")]
-        w2.write(("\r\n".join([f"{method} {u.path}{'?' + u.query if u.query else ''} {version}", *kept]) + "\r\n\r\n")
-                 .encode("latin-1"))
+        if method == "CONNECT":
+            r2, w2 = await asyncio.open_connection("127.0.0.1", int(target.rsplit(":", 1)[1]))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            u = urlsplit(target)
+            r2, w2 = await asyncio.open_connection("127.0.0.1", u.port)
+            kept = [ln for ln in lines[1:] if ln and not ln.lower().startswith("proxy-")]
+            w2.write(("\r\n".join([f"{method} {u.path}{'?' + u.query if u.query else ''} {version}", *kept])
+                      + "\r\n\r\n").encode("latin-1"))
 
         async def pipe(a, b):
             while data := await a.read(65536):
@@ -313,7 +287,7 @@ def test_darios_own_upstream_calls_go_through_the_users_proxy(tmp_path, upstream
     cfg.add_backend("anthropic", [REAL_KEY_A], f"http://only-the-proxy-knows.test:{port}", "anthropic")
     cfg.save()
     seen: list = []
-    env = base_env(home, HTTP_PROXY=f"http://me:s3cret@127.0.0.1:{_forward_proxy(seen)}", NO_PROXY="elsewhere.test")
+    env = base_env(home, HTTP_PROXY=f"http://me:s3cret@127.0.0.1:{_users_proxy(seen)}", NO_PROXY="elsewhere.test")
     script = ("import json, urllib.request, os, sys; r = urllib.request.urlopen(urllib.request.Request("
               "sys.argv[1], data=sys.argv[2].encode(), headers={'content-type': 'application/json', "
               "'x-api-key': 'dummy', 'anthropic-version': '2023-06-01'}), timeout=20); print(r.read().decode())")
