@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from dario.pipeline.backends import Backend
@@ -395,3 +395,21 @@ def test_redaction_is_linear_on_long_runs_of_letters():
     code = ("from dario.redact import redact; import os, base64; "
             "redact('x' * (1 << 20)); redact(os.urandom(1 << 19).hex()); redact('API_' * 300000)")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
+
+
+PIECES = ["key", "KEY", "_key", "api_key", "x-api-key", "X-Goog-Api-Key", "authorization", "Authorization: Bearer ",
+          "access-token", "secret", "_password", "my_", "-", "_", ":", "=", " ", '"', ",", "}", "abcdefgh",
+          "12345678", "sk-ant-abcdefghijk", "eyJhbGciOi.eyJzdWIi.sig", "Bearer abc.def_ghi", "\\u002d", "tokenize",
+          "monkey: bananas123", "monkey: ", "api_key=", "x" * 70, "OPENAI_API_KEY", "İ", "é", "K"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=30))
+@example(["monkey: ", "api_key=", "abcdefgh"])  # a field inside a non-field's would-be value
+def test_fast_field_redaction_equals_the_rule(parts):
+    """redact() finds key fields from their end (5x faster on big bodies); it must mask exactly what the
+    one-pattern rule (_FIELD) masks, for ASCII and non-ASCII text alike."""
+    from dario import redact as r
+    text = r._ESCAPE.sub(r._unescape, "".join(parts))  # redact() unescapes first, then masks
+    rule = r._FIELD.sub(lambda m: m.group(1) + MASK, r._BEARER.sub(lambda m: m.group(1) + MASK, r._SHAPE.sub(MASK, text)))
+    assert redact("".join(parts)) == rule
