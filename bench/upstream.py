@@ -10,7 +10,7 @@ Streams send their first event at once, then the rest after STREAM_GAP seconds, 
 buffered the stream would show it as a first-byte delay. Whether a call streams is read from the
 raw body bytes (no JSON parse): this server's own cost must not dominate the figures.
 
-usage: python bench/upstream.py [--port 0]   (prints "PORT <n>" on stdout once listening)
+usage: python bench/upstream.py [--port 0] [--host 127.0.0.1]   (prints "PORT <n>" on stdout once listening)
 """
 
 from __future__ import annotations
@@ -168,9 +168,9 @@ class FakeLLM(asyncio.Protocol):
             self.transport.write(data)
 
 
-async def main(port: int) -> None:
+async def main(port: int, host: str = "127.0.0.1") -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(FakeLLM, "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(FakeLLM, host, port, backlog=1024)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
         await server.serve_forever()
@@ -179,6 +179,7 @@ async def main(port: int) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
     args = ap.parse_args()
     try:
         import uvloop
@@ -186,6 +187,6 @@ if __name__ == "__main__":
     except ImportError:
         run = asyncio.run
     try:
-        run(main(args.port))
+        run(main(args.port, args.host))
     except KeyboardInterrupt:
         sys.exit(0)

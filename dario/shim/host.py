@@ -149,8 +149,14 @@ class ShimHost:
     async def _call(self, request, target: str, pid: int | None, how: str | None = None) -> web.StreamResponse:
         """The call to `target` through the pipeline; `how`: the door it came by, for a process that did
         not say hello (a native child on the fallback or the HTTPS proxy)."""
-        if how is not None and pid is not None and self.known(pid) is None:
-            self._remember(_describe(pid, how))
+        if how is not None and pid is not None:
+            proc = self.known(pid)
+            if proc is None:
+                self._remember(_describe(pid, how))
+            elif proc.how == "in-process" and _exec_replaced(pid, proc.runtime):
+                # the same pid, now another program: a Node launcher that exec'd its native binary
+                # (Node >= 22.15 has process.execve; Codex's launcher uses it), whose calls come this way
+                self._remember(_describe(pid, how), replace=True)
         return await self.pipeline.handle(request, self._ctx(target, pid, how or "in-process"),
                                           proto.protocol_for_path(urlsplit(target).path))
 
@@ -208,8 +214,8 @@ class ShimHost:
                 if pid.isdigit() and int(pid) not in self.processes:
                     self.known(int(pid))
 
-    def _remember(self, proc: ChildProcess) -> None:
-        if proc.pid in self.processes:
+    def _remember(self, proc: ChildProcess, replace: bool = False) -> None:
+        if proc.pid in self.processes and not replace:
             return
         self.processes[proc.pid] = proc
         if self._on_process is not None:
@@ -359,6 +365,16 @@ def sweep_stale_dirs(parent: str, min_age: float = 10.0) -> list[str]:
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
     return removed
+
+
+def _exec_replaced(pid: int, runtime: str) -> bool:
+    """Whether the process that said hello as `runtime` now runs another executable."""
+    try:
+        import psutil
+        name = os.path.basename(psutil.Process(pid).exe())
+    except Exception:
+        return False
+    return not name.startswith({"node": "node", "bun": "bun", "python": "python"}.get(runtime, runtime))
 
 
 def _describe(pid: int, how: str = "fallback") -> ChildProcess:
