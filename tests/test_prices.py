@@ -49,6 +49,9 @@ CASES = [
     # Gemini 3.1 Pro over 200K: the whole call at its long-context tier
     ("gemini", "gemini-3.1-pro-preview", {"promptTokenCount": 250_000, "candidatesTokenCount": 2000,
                                           "totalTokenCount": 252_000}, (250_000 * 4 + 2000 * 18) / 1e6),
+    # xAI (OpenAI-shaped usage): cached tokens inside prompt_tokens, at the cached-input price
+    ("openai", "xai:grok-4.3", {"prompt_tokens": 1000, "completion_tokens": 100,
+                                "prompt_tokens_details": {"cached_tokens": 600}}, (400 * 1.25 + 600 * 0.20 + 100 * 2.5) / 1e6),
     # OpenAI's pro models: no cached-input discount; gpt-5.5-pro is not priced as gpt-5.5
     ("openai", "gpt-5.5-pro", {"prompt_tokens": 1000, "completion_tokens": 100,
                                "prompt_tokens_details": {"cached_tokens": 500}}, (1000 * 30 + 100 * 180) / 1e6),

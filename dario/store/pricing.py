@@ -7,7 +7,7 @@ cached tokens from prompt_tokens), so the four counts never overlap.
 Sources, read 2025-2026 via the pricing pages as published then; rechecked 2026-12-02 against stored
 copies of those pages and of price round-ups dated 2026 (Anthropic Feb-Apr 2026, OpenAI Apr-Jun 2026:
 gpt-5.5/5.4 and their pro models; Gemini Mar-Jul 2026: 3.1 Pro, 3.1 Flash-Lite, 3.5 Flash; DeepSeek
-Apr 2026: V3.2 behind both endpoints). Where a round-up listed no cache price, the provider's usual
+Apr 2026: V3.2 behind both endpoints; xAI Jul 2026: grok-4.3, 4.20, 4.1 Fast). Where a round-up listed no cache price, the provider's usual
 rule is used (Gemini: a tenth of input) and the line says so.
   Anthropic: platform.claude.com/docs/en/about-claude/pricing (cache_write = the 5-minute
              write price, the default TTL; a 1-hour write costs 2x the base input price and is
@@ -98,7 +98,10 @@ PRICES: dict[str, Price] = {
     "mistral-medium": (0.40, 2.0, 0.40, 0.40),
     "mistral-small": (0.10, 0.30, 0.10, 0.10),
     "codestral": (0.30, 0.90, 0.30, 0.30),
-    "grok-4-fast": (0.20, 0.50, 0.05, 0.20),  # xAI
+    "grok-4.3": (1.25, 2.50, 0.20, 1.25),  # xAI (docs.x.ai/developers/pricing, Jul 2026)
+    "grok-4.20": (1.25, 2.50, 0.20, 1.25),
+    "grok-4-1-fast": (0.20, 0.50, 0.05, 0.20),
+    "grok-4-fast": (0.20, 0.50, 0.05, 0.20),
     "grok-4": (3.0, 15.0, 0.75, 3.0),
     "grok-3-mini": (0.30, 0.50, 0.075, 0.30),
     "grok-code-fast-1": (0.20, 1.50, 0.02, 0.20),
