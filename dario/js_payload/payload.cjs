@@ -44,10 +44,7 @@
     const mustFail = (u, getHeader) => {
       if (STRICT.includes('*') || hostIn(STRICT, u)) return true;
       if (FALLBACK && u.href.startsWith(FALLBACK)) return true;
-      const key = getHeader('x-api-key');
-      const auth = getHeader('authorization');
-      return (key != null && String(key) === TOKEN) ||
-        (auth != null && /^bearer\s+/i.test(String(auth)) && String(auth).replace(/^bearer\s+/i, '') === TOKEN);
+      return carriesToken(u, getHeader); // the run token as the key only works through dario
     };
     // The run token as a call's credential, on its way somewhere dario does not intercept: never sent.
     const carriesToken = (u, getHeader) => {
