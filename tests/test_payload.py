@@ -279,6 +279,24 @@ def test_startup_stays_light_and_debug_goes_to_stderr(host):
     assert "dario-payload: installed" in p.stderr
 
 
+def test_http_is_patched_lazily_where_node_can(host):
+    """Node >= 22.15 (module.registerHooks): net and _http_agent load only when the program first imports
+    http or https, by require or by an ESM import, and the patch is in place before its first request.
+    Older Node patches at start-up. Either way the https_request/http tests above hold."""
+    env = child_env(host.env())
+    lazy = run(["-e", "process.stdout.write(String(typeof require('module').registerHooks === 'function'))"],
+               child_env({})).stdout == "true"
+    # listed before process.stdout is touched: a pipe's stream loads net itself
+    loaded = run(["-e", "const l = process.moduleLoadList.filter((m) => /NativeModule (net|_http_agent)$/.test(m));"
+                  "process.stdout.write(l.join())"], env).stdout
+    assert loaded == ("" if lazy else "NativeModule net,NativeModule _http_agent")
+    for how in ("cjs", "esm"):
+        code = ("import https from 'node:https'; console.log(String(https.Agent.prototype.addRequest).includes('matches'))"
+                if how == "esm" else "console.log(String(require('https').Agent.prototype.addRequest).includes('matches'))")
+        args = ["--input-type=module", "-e", code] if how == "esm" else ["-e", code]
+        assert run(args, env).stdout == "true\n", how
+
+
 def test_no_patching_without_env(upstream):
     env = child_env({})
     code = ("const f = globalThis.fetch, h = require('https').request;"

@@ -28,7 +28,6 @@
     try { if (env.DARIO_SHIM_FALLBACK) FALLBACK = new URL(env.DARIO_SHIM_FALLBACK).href; } catch (_) {}
     const CONNECT_TIMEOUT_MS = 2000;
     const IS_BUN = !!process.versions.bun;
-    const net = require('net'); // already loaded by Node's bootstrap: free
     const noop = () => {};
     // Known-dead host (socket missing or refused): skip the 2 s dial for fail-open calls.
     let gone = !require('fs').existsSync(SOCK);
@@ -72,7 +71,7 @@
 
     // Connect to the host; cb(err) or cb(null, connectedSocket).
     function dial(cb, background) {
-      const sock = net.connect(SOCK);
+      const sock = require('net').connect(SOCK); // loaded on the first call, not at start-up
       let done = false;
       const finish = (err) => {
         if (done) return;
@@ -309,7 +308,34 @@
     // without loading https/tls at start-up. The relay gets the host's socket with the x-dario-*
     // lines spliced into its head; a failed-open call is handed back to the original agent
     // untouched (its own proxy, TLS options and keep-alive).
+    // On Node >= 22.15 the patch waits for the program's first import of http or https (by require or
+    // by an ESM import: module.registerHooks sees both), so a process that never makes one (node -e '',
+    // most tooling an agent spawns) does not load net and the streams for nothing; older Node patches now.
+    let httpPatched = false;
+    const patchHttp = () => {
+      if (httpPatched) return;
+      httpPatched = true;
+      try { patchAgent(); } catch (e) { debug('http not patched:', e && e.message); }
+    };
     if (!IS_BUN) { // Bun's http client is its own; Bun programs use fetch
+      const Module = require('module');
+      let hooked = false;
+      if (typeof Module.registerHooks === 'function') {
+        const warn = process.emitWarning;
+        process.emitWarning = () => {}; // where registerHooks is still flagged experimental: never print
+        try {
+          Module.registerHooks({ load(url, context, nextLoad) {
+            if (!httpPatched && (url === 'node:http' || url === 'node:https' || url === 'node:_http_agent' ||
+                url === 'node:_http_client')) patchHttp();
+            return nextLoad(url, context);
+          } });
+          hooked = true;
+        } catch (_) { hooked = false; } finally { process.emitWarning = warn; }
+      }
+      if (!hooked) patchHttp();
+    }
+
+    function patchAgent() {
       const Agent = require('_http_agent').Agent; // http.Agent, minus loading all of http
       const origAdd = Agent.prototype.addRequest;
       Agent.prototype.addRequest = function addRequest(req, options, ...rest) {
