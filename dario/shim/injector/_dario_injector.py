@@ -65,19 +65,27 @@ def _escaped_message(host):
             "(add it with `dario shim --intercept %s`, or give the program its own key)" % (host, host))
 
 
+def _dial(timeout=_CONNECT_TIMEOUT):
+    """A connection to the host's socket (its timeout still set: callers set their own)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(_SOCK)
+        return s
+    except BaseException:
+        s.close()
+        raise
+
+
 def _host_alive():
     """Whether the host still accepts connections: asked only after a relayed call failed, since a
     pooled connection can outlive the host and fail with a plain transport error instead."""
-    import _socket
-    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        s.settimeout(0.5)
-        s.connect(_SOCK)
+        _dial(0.5).close()
         return True
     except OSError:
         return False
-    finally:
-        s.close()
 
 
 def _gone_message(err):
@@ -364,18 +372,6 @@ def _patch_urllib3(mod):
 # A connection to an intercepted host (its tunnel host when urllib goes through a proxy) gets the host's
 # unix socket as its sock, before the request line is sent, so no TCP, TLS or CONNECT happens; the
 # x-dario-* lines follow the request line. urllib3's connections (subclasses) are left to the urllib3 patch.
-
-def _dial():
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.settimeout(_CONNECT_TIMEOUT)
-        s.connect(_SOCK)
-        return s
-    except BaseException:
-        s.close()
-        raise
-
 
 def _patch_http_client(mod):
     conn_cls, tls_cls = mod.HTTPConnection, getattr(mod, "HTTPSConnection", None)
