@@ -21,8 +21,7 @@ BASE_URL_VARS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai",
 KEY_VARS = {"anthropic": ("ANTHROPIC_API_KEY", ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")),
             "openai": ("OPENAI_API_KEY", ("OPENAI_API_KEY",)),
             "gemini": ("GEMINI_API_KEY", ("GEMINI_API_KEY", "GOOGLE_API_KEY"))}
-BASE_URL_TAILS = {"ANTHROPIC_BASE_URL": "anthropic", "OPENAI_BASE_URL": "openai/v1", "OPENAI_API_BASE": "openai/v1",
-                  "GOOGLE_GEMINI_BASE_URL": "gemini"}
+FALLBACK_TAILS = {"anthropic": "anthropic", "openai": "openai/v1", "gemini": "gemini"}  # under the fallback prefix
 # What reaches a child of each kind without a base URL (launcher/detect.py); every kind gets every
 # door anyway, since a Node launcher may start a native binary and a script may start anything.
 _CAUGHT_BY = {"node": "a Node child: the payload catches its calls in-process",
@@ -99,7 +98,8 @@ def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fa
     put("PYTHONPATH", str(INJECTOR_DIR) + (os.pathsep + py if py else ""),
         "Python children import dario's sitecustomize, which patches httpx, httpx2 and requests")
     if base_url:  # --base-url: the old fallback, for programs that honour nothing else
-        for var, tail in BASE_URL_TAILS.items():
+        for var, provider in BASE_URL_VARS.items():
+            tail = FALLBACK_TAILS[provider]
             put(var, fallback + tail, "--base-url: the fallback door, for programs that honour base URLs but "
                 "neither NODE_OPTIONS/PYTHONPATH nor HTTPS_PROXY", (fallback + tail).replace(token, "<token>"))
     else:

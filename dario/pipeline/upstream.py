@@ -62,41 +62,25 @@ class UpstreamResponse:
         self._resp.close()
 
 
-def _loopback_literal(host: str) -> bool:
-    """Loopback by its spelling alone (no DNS on the event loop): localhost, 127/8, ::1, mapped 127/8."""
-    import ipaddress
-    try:
-        ip = ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return host == "localhost" or host.endswith(".localhost")
-    mapped = getattr(ip, "ipv4_mapped", None)
-    return ip.is_loopback or (mapped is not None and mapped.is_loopback)
-
-
 class UserProxy:
-    """The user's own proxy for dario's upstream calls: HTTPS_PROXY / HTTP_PROXY / ALL_PROXY (either
-    case), with NO_PROXY honoured, read once at start. Loopback never goes through a proxy (local
+    """The user's own proxy for dario's upstream calls: <scheme>_proxy / ALL_PROXY and NO_PROXY, read once
+    at start the way urllib reads them (lowercase first). Loopback never goes through a proxy (local
     servers are local; Go's and most tools' rule too)."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        import os
+    def __init__(self) -> None:
         import urllib.request
-        env = os.environ if environ is None else environ
-        self.proxies: dict[str, str] = {}
-        for name, value in env.items():  # lowercase wins, as in curl and urllib
-            k = name.lower()
-            if value and k.endswith("_proxy") and k != "no_proxy" and (name == k or k[:-6] not in self.proxies):
-                self.proxies[k[:-6]] = value
-        self._no = env.get("no_proxy") or env.get("NO_PROXY") or ""
+        self.proxies = urllib.request.getproxies_environment()
+        self._no = self.proxies.pop("no", "")
         self._bypass = urllib.request.proxy_bypass_environment
 
     def __call__(self, url: str) -> str | None:
         if not self.proxies:
             return None
         from urllib.parse import urlsplit
+        from dario.proxy.security import is_loopback_name
         u = urlsplit(url)
         proxy = self.proxies.get(u.scheme) or self.proxies.get("all")
-        if not proxy or _loopback_literal(u.hostname or ""):
+        if not proxy or is_loopback_name(u.hostname or ""):
             return None
         if self._no and self._bypass(u.netloc, {"no": self._no}):
             return None
@@ -104,9 +88,8 @@ class UserProxy:
 
 
 class Upstream:
-    def __init__(self, timeouts: Mapping[str, float] | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
-        self.proxy_for = UserProxy(environ)
+    def __init__(self, timeouts: Mapping[str, float] | None = None) -> None:
+        self.proxy_for = UserProxy()
         t = {**TIMEOUTS, **(timeouts or {})}
         self.connect_timeout = float(t["connect"])
         self.first_byte_timeout = float(t["first_byte"])

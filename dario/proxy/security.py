@@ -57,7 +57,9 @@ def _host_name(host_header: str) -> str:
 
 
 @functools.lru_cache(maxsize=256)  # a listener meets a handful of Host values, on every call
-def _loopback_host_header(name: str) -> bool:
+def is_loopback_name(name: str) -> bool:
+    """Loopback by its spelling alone, with no DNS: a loopback name or address (a Host header; an
+    upstream URL's host, which never goes through the user's proxy)."""
     if name in LOOPBACK_NAMES or name.endswith(".localhost"):
         return True
     try:
@@ -84,7 +86,7 @@ class BrowserGuard:
     def refusal(self, method: str, headers, llm_endpoint: bool) -> tuple[int, str] | None:
         """(status, message) when a request to a keyless listener must be refused, else None."""
         name = _host_name(headers.get("Host", ""))
-        if not (_loopback_host_header(name) or name in self.allowed_hosts):
+        if not (is_loopback_name(name) or name in self.allowed_hosts):
             return 403, (f"dario: Host {name!r} is not a loopback name; a keyless dario answers only "
                          "localhost/127.0.0.1 (add it to config.json security.allowed_hosts to allow it)")
         origin = headers.get("Origin")
