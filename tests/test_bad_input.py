@@ -115,7 +115,8 @@ def test_malformed_upstream_chunk_ends_a_translated_stream_with_an_error_event(p
     err = json.loads(events[-1].split("data: ", 1)[1])
     assert err["type"] == "error" and "cannot translate" in err["error"]["message"]
     assert row.status == 502 and "cannot translate" in row.error
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback printed
+    # no traceback printed by dario (the raw upstream may log that dario closed the broken stream)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("dario")]
 
 
 def test_upstream_json_that_is_not_an_object_on_a_translated_call(proxy, raw):

@@ -8,14 +8,13 @@ import json
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from dario.core.usage import Usage
 from dario.pipeline.backends import Backend
 from dario.pipeline.engine import Pipeline
 from dario.pipeline.upstream import MemoryResponse, MemoryUpstream
 from dario.protocols import ADAPTERS, adapter
-from dario.proxy.server import build_app
+from dario.proxy.server import build_app, start as start_proxy
 
 KEY_A, KEY_O = "sk-ant-engine-key-AAAA", "sk-engine-openai-key-OOOO"
 BACKENDS = {"anthropic": Backend("anthropic", "anthropic", "http://a.test", [KEY_A]),
@@ -57,14 +56,13 @@ async def serve():
         watch = Watch()
         pipeline = Pipeline(BACKENDS, default_backend="oai", hooks=[watch], upstream=up,
                             secrets=(KEY_A, KEY_O), **kw)
-        server = TestServer(build_app(pipeline))
-        await server.start_server()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.port}", up, watch
+        runner, port = await start_proxy(build_app(pipeline), "127.0.0.1", 0)
+        servers.append(runner)
+        return f"http://127.0.0.1:{port}", up, watch
 
     yield start
     for s in servers:
-        await s.close()
+        await s.cleanup()
 
 
 async def post(url, path, body, raw=False):

@@ -243,11 +243,10 @@ def test_after_cooldown_one_call_probes_the_exhausted_key():
 
 
 async def test_64_concurrent_calls_send_the_exhausted_key_at_most_one_per_cooldown():
-    from aiohttp.test_utils import TestServer
     import aiohttp
     from dario.pipeline.engine import Pipeline
     from dario.pipeline.upstream import MemoryResponse, MemoryUpstream
-    from dario.proxy.server import build_app
+    from dario.proxy.server import build_app, start
     ok = json.dumps({"id": "m", "type": "message", "role": "assistant", "content": [],
                      "stop_reason": "end_turn", "usage": {"input_tokens": 1, "output_tokens": 1}}).encode()
     hits = {"A": [], "B": []}
@@ -263,12 +262,11 @@ async def test_64_concurrent_calls_send_the_exhausted_key_at_most_one_per_cooldo
 
     pipeline = Pipeline({"p": Backend("p", "anthropic", "http://x", ["sk-key-A-000000", "sk-key-B-000000"])},
                         default_backend="p", upstream=MemoryUpstream(answer))
-    server = TestServer(build_app(pipeline))
-    await server.start_server()
+    runner, port = await start(build_app(pipeline), "127.0.0.1", 0)
     try:
         async with aiohttp.ClientSession() as s:
             async def one():
-                async with s.post(f"http://127.0.0.1:{server.port}/v1/messages", json=ANT) as r:
+                async with s.post(f"http://127.0.0.1:{port}/v1/messages", json=ANT) as r:
                     return r.status
             assert {await one() for _ in range(2)} == {200}  # A got its 429 and cools for 1 s
             first_a = len(hits["A"])
@@ -280,7 +278,7 @@ async def test_64_concurrent_calls_send_the_exhausted_key_at_most_one_per_cooldo
         burst = [t for t in hits["A"][first_a:] if t >= start]
         assert len(burst) <= 1 + int(took / 1.0), (len(burst), took)
     finally:
-        await server.close()
+        await runner.cleanup()
 
 
 # -- streams: keep-alive -------------------------------------------------------------------------

@@ -338,7 +338,6 @@ def test_max_concurrency_serialises_and_times_out(up):
 
 
 def test_client_leaving_the_queue_is_recorded_and_frees_its_key(up):
-    from dario.proxy.server import PIPELINE
     up.always_429_keys = {KA, KB}
     up.retry_after_429 = "2"
     with proxy(up, keys=[KA, KB], queue_timeout=10) as s:
@@ -346,7 +345,7 @@ def test_client_leaving_the_queue_is_recorded_and_frees_its_key(up):
             call(s, "impatient", timeout=0.7)
         rec = wait_records(s, 1, timeout=3)[0]
         assert rec.status == 499
-        pool = s.app[PIPELINE].pools["oai"]
+        pool = s.app.pipeline.pools["oai"]
         assert [k["in_flight"] for k in pool.snapshot()] == [0, 0]
         assert all(k["limited"] == 1 and k["cooling_for"] > 0 for k in pool.snapshot())
 

@@ -10,16 +10,15 @@ CallRecord from the finished Call, in this one place.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dario.core.ids import new_id
 from dario.core.usage import Usage
 from dario.pipeline.record import CallRecord
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
+    from dario.net.server import Request
     from dario.pipeline.routing import Route
     from dario.protocols.base import Adapter
 
@@ -41,13 +40,13 @@ class CallContext:
 
 @dataclass(eq=False)
 class Call:
-    request: "web.Request"
+    request: "Request"
     ctx: CallContext
     inbound: "Adapter | None"  # the client's protocol; None: not an LLM endpoint
     endpoint: str | None  # "generate" | "count_tokens" | None
     path: str  # the path the client meant (the target's, under the shim)
     query: str
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     ts: float = field(default_factory=time.time)
     t0: float = field(default_factory=time.perf_counter)
     # parse

@@ -1,15 +1,16 @@
 """Errors dario reports itself, and the one map from upstream exceptions to them.
 
 A CallError is answered in the caller's own protocol (its adapter's error shape) and
-recorded with its status. `upstream_error` is the only place that turns an aiohttp or
-socket exception into words, so no aiohttp internals (connection keys such as
-"ssl:default", reprs of objects) reach a client.
+recorded with its status. `upstream_error` is the only place that turns an exception of
+dario's HTTP client (dario/net/client.py) or of a socket into words, so no internals
+(reprs of objects, addresses of connection keys) reach a client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 
 
 class CallError(Exception):
@@ -26,9 +27,13 @@ class CallError(Exception):
 
 def _reason(e: BaseException) -> str:
     """A short, stable cause: the OS's words for socket errors, the class name otherwise."""
-    os_err = getattr(e, "os_error", None)  # aiohttp.ClientConnectorError
-    if isinstance(os_err, OSError):
+    os_err = getattr(e, "os_error", None)  # net.client.ConnectError
+    if isinstance(os_err, BaseException):
         e = os_err
+    if isinstance(e, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({e.verify_message})"
+    if isinstance(e, ssl.SSLError):
+        return f"TLS failed ({e.reason or type(e).__name__})"
     if isinstance(e, OSError) and isinstance(e.errno, int) and e.errno > 0:
         return os.strerror(e.errno)  # "Connection refused", not asyncio's "Connect call failed (...)"
     if isinstance(e, ConnectionResetError):
@@ -42,8 +47,7 @@ def upstream_error(e: BaseException, backend: str | None, *, connect_timeout: fl
                    during: str = "send") -> CallError | None:
     """The CallError for an exception raised while talking to an upstream; None: not ours
     to answer (cancellation: the client left)."""
-    import aiohttp
-
+    from dario.net.client import ClientError, ConnectError, ConnectTimeout
     from dario.pipeline.limits import LimitTimeout
 
     who = backend or "upstream"
@@ -51,15 +55,15 @@ def upstream_error(e: BaseException, backend: str | None, *, connect_timeout: fl
         return e
     if isinstance(e, LimitTimeout):
         return CallError(429, str(e), headers={"retry-after": str(max(1, round(e.retry_after)))})
-    if isinstance(e, aiohttp.ConnectionTimeoutError):
+    if isinstance(e, ConnectTimeout):
         return CallError(504, f"dario: upstream {who} did not accept a connection within {connect_timeout:g}s")
     if isinstance(e, asyncio.TimeoutError):
         return CallError(504, f"dario: upstream {who} sent no response within {first_byte_timeout:g}s")
-    if isinstance(e, aiohttp.ClientConnectorError):
+    if isinstance(e, ConnectError):
         where = f"{e.host}:{e.port}" if getattr(e, "host", None) else ""
         return CallError(502, f"dario: cannot reach upstream {who}" + (f" at {where}" if where else "")
                               + f": {_reason(e)}")
-    if isinstance(e, (aiohttp.ClientError, OSError)):
+    if isinstance(e, (ClientError, OSError)):
         if during == "send":
             return CallError(502, f"dario: cannot reach upstream {who}: {_reason(e)}")
         return CallError(502, f"dario: upstream {who} failed: {_reason(e)}")

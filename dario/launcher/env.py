@@ -59,6 +59,23 @@ def _payload_path(private_dir: str) -> str:
     return path
 
 
+def precompile_injector() -> None:
+    """Write the injector's bytecode for this Python when it is missing or stale. Python reads a .pyc
+    even under PYTHONDONTWRITEBYTECODE (set in many containers) but never writes one then, and compiling
+    the injector cost each Python child ~12 ms of start-up (bench/). Best effort: a read-only install
+    just compiles as before. The injector writes its own for other Python versions (sitecustomize.py)."""
+    try:
+        import importlib.util
+        import py_compile
+        for name in ("sitecustomize.py", "_dario_injector.py"):
+            src = INJECTOR_DIR / name
+            pyc = Path(importlib.util.cache_from_source(str(src)))
+            if not pyc.exists() or pyc.stat().st_mtime < src.stat().st_mtime:
+                py_compile.compile(str(src), cfile=str(pyc), doraise=True)
+    except Exception:
+        pass
+
+
 def build_child_env(environ: dict[str, str], *, socket_path: str, token: str, fallback: str, hosts: list[str],
                     strict: list[str], private_dir: str, observe: bool = False,
                     key_env_refs: list[str] = (), https_proxy: str | None = None,

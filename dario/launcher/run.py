@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from dario.launcher.detect import detect
-from dario.launcher.env import DEFAULT_HOSTS, ChildEnv, build_child_env, original_bases
+from dario.launcher.env import DEFAULT_HOSTS, ChildEnv, build_child_env, original_bases, precompile_injector
 from dario.loop_thread import LoopThread
 from dario.runtime import open_runtime
 from dario.proxy.security import BrowserGuard
@@ -123,6 +123,7 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         # program (Codex's npm launcher starts its Rust binary), which only the proxy reaches
         bundle, node_ca = loop.run(host.start_https_proxy(cfg.home, hosts, environ))
         proxy = host.connect.proxy_url()
+        precompile_injector()
         child_env = build_child_env(environ, socket_path=host.socket_path, token=host.token,
                                     fallback=host.fallback_prefix, hosts=hosts,
                                     strict=strict_hosts(cfg, opts), private_dir=host.dir,

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
-from aiohttp import web
+from dario.net import server as web
 
 from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
 from dario.core.errors import CallError
 from dario.pipeline import adapt
+from dario.net.client import ClientError, Disconnected
 from dario.pipeline.credentials import response_headers
 from dario.pipeline.sse import SSEParser
 from dario.pipeline.upstream import UpstreamResponse
@@ -142,12 +142,14 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
                 await send(b"".join(out))
             if call.ttft_ms is None and meter.content_started:
                 call.ttft_ms = call.elapsed_ms()
+            if meter.finished:  # the final event is out: a client that hangs up now (Codex does) is done
+                call.notes["delivered"] = True
         for ev in parser.flush():
             meter.feed(ev)
             if translator is not None:
                 await send(b"".join(translator.feed(ev)))
         if not meter.finished and not meter.error:
-            raise aiohttp.ClientPayloadError("the stream ended before its final event")
+            raise Disconnected("the stream ended before its final event")
         if translator is not None:
             await send(b"".join(translator.finish()))
         if meter.error:
@@ -158,8 +160,9 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
         except ConnectionResetError:
             pass
     except ClientGone:
-        call.fail(499, "client disconnected")
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        if not call.notes.get("delivered"):
+            call.fail(499, "client disconnected")
+    except (ClientError, asyncio.TimeoutError, OSError) as e:
         why = (f"upstream idle for {up.idle:g}s" if up.idle_fired
                else f"upstream stream broke: {e or type(e).__name__}")
         await _end_with_error(call, resp, 502, redact(f"dario: {why}", secrets))

@@ -15,7 +15,7 @@ import logging
 import time
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from dario.net import server as web
 
 from dario.core.call import Call, CallContext
 from dario.core.defaults import CAPTURE_CAP, QUEUE_TIMEOUT, TIMEOUTS
@@ -74,10 +74,6 @@ class Pipeline:
                    capture_bodies=bool(cfg.telemetry.get("capture_bodies", True)),
                    body_cap=int(cfg.telemetry.get("body_cap_bytes") or CAPTURE_CAP),
                    limits=getattr(cfg, "limits", None), prices=getattr(cfg, "prices", None))
-
-    @property
-    def session(self):
-        return self.upstream.session
 
     async def close(self) -> None:
         await self.upstream.close()

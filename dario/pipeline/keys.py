@@ -195,9 +195,12 @@ class KeyPool:
     def _best(self, now: float) -> KeyChoice | None:
         # a half-open key first (usable() lets exactly one call have it: the probe), then most
         # headroom, then fewest in flight, then least recently picked (round-robin on ties)
-        order = sorted((i for i, s in enumerate(self.states) if s.usable(now)),
-                       key=lambda i: (self.states[i].strikes == 0, -self.states[i].headroom(now),
-                                      self.states[i].in_flight, self.states[i].last_pick))
+        if len(self.states) == 1:  # the common case: nothing to order
+            order = [0] if self.states[0].usable(now) else []
+        else:
+            order = sorted((i for i, s in enumerate(self.states) if s.usable(now)),
+                           key=lambda i: (self.states[i].strikes == 0, -self.states[i].headroom(now),
+                                          self.states[i].in_flight, self.states[i].last_pick))
         error = None
         for i in order:
             try:

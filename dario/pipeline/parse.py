@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from aiohttp import web
+from dario.net import server as web
 
 from dario.core.call import Call
 from dario.core.errors import CallError
@@ -20,14 +20,13 @@ from dario.pipeline.upstream import within
 
 async def read_body(call: Call, timeout: float) -> None:
     try:
-        call.raw = await within(call.request.read(), timeout)
+        req = call.request  # a body already whole (most are: one segment) needs no timer
+        call.raw = await (req.read() if req.body_complete else within(req.read(), timeout))
     except asyncio.TimeoutError:
         raise CallError(408, f"dario: the request body did not arrive within {timeout:g}s "
                              "(is Content-Length larger than the body?)") from None
-    except web.HTTPRequestEntityTooLarge:
+    except web.BodyTooLarge:
         raise CallError(413, f"dario: request body larger than {MAX_REQUEST_BODY // (1024 * 1024)} MiB") from None
-    except web.HTTPException as e:
-        raise CallError(400, f"dario: the request body could not be read: {e.reason}") from None
     except Exception as e:  # a broken Content-Encoding (gzip/deflate/br that is not), a reset mid-body
         if isinstance(e, ConnectionResetError):
             raise

@@ -8,14 +8,15 @@ telemetry store queues it and writes off the hot path.
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
+
+from dario.core.ids import new_id
 
 
 @dataclass
 class CallRecord:
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=new_id)
     ts: float = field(default_factory=time.time)  # unix seconds, call start
     run_id: str = ""
     pid: int | None = None  # the client process (shim) or None (proxy)

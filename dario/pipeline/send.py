@@ -11,17 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
-
 from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
+from dario.net.client import ClientError
 from dario.pipeline.backends import KeyUnavailable
 from dario.pipeline.credentials import response_headers, upstream_headers
 from dario.pipeline.keys import LIMITED, KeyPool, Limited
 from dario.pipeline.limits import Limiter
 from dario.pipeline.upstream import Upstream, UpstreamResponse
 from dario.redact import redact_bytes
-
 
 
 async def send(call: Call, upstream: Upstream, pool: KeyPool | None, limiter: Limiter | None,
@@ -62,7 +60,7 @@ async def send(call: Call, upstream: Upstream, pool: KeyPool | None, limiter: Li
         # the key cools down; keep the provider's answer for when every key stays cooling
         try:
             data = redact_bytes(await up.read(ERROR_BODY_CAP), secrets)
-        except aiohttp.ClientError:
+        except (ClientError, OSError):
             data = b""
         finally:
             up.close()

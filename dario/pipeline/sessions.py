@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from dario.core.ids import new_id
 from dario.core.text import text_of
 
 
@@ -164,7 +164,7 @@ class Conversations:
                 found = self._states.get((run_id, hashes[k - 1]))
                 if found is not None:
                     break
-        turn = Turn(found[0], found[1]) if found else Turn(uuid.uuid4().hex[:16])
+        turn = Turn(found[0], found[1]) if found else Turn(new_id()[:16])
         opened = self._open.setdefault(run_id, deque(maxlen=self.max_open))
         if found is None:
             first = next((text for role, text in msgs if role == "user"), "")

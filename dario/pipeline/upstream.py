@@ -1,7 +1,7 @@
 """The one seam between dario and the network: `Upstream.send()`.
 
-It owns the pooled aiohttp session, the connect and first-byte timeouts and the idle
-watchdog on answers. Engine tests swap in `MemoryUpstream`, which answers from a
+It owns the connection pool (dario/net/client.py), the connect and first-byte timeouts and
+the idle watchdog on answers. Engine tests swap in `MemoryUpstream`, which answers from a
 function without a socket; everything else talks to real servers.
 """
 
@@ -10,26 +10,17 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterator, Awaitable, Callable, Mapping
 
-import aiohttp
-
 from dario.core.defaults import TIMEOUTS
 from dario.core.errors import CallError, upstream_error
+from dario.net.client import Pool, Response, within
 
-_TIMEOUT = getattr(asyncio, "timeout", None)
-
-
-async def within(coro, seconds: float):
-    """`asyncio.wait_for`, minus the extra Task per call it makes before Python 3.12 (bench/profile.py)."""
-    if _TIMEOUT is None:
-        return await asyncio.wait_for(coro, seconds)
-    async with _TIMEOUT(seconds):
-        return await coro
+__all__ = ["Upstream", "UpstreamResponse", "MemoryUpstream", "MemoryResponse", "UserProxy", "within"]
 
 
 class UpstreamResponse:
     """An upstream answer being read: status, headers, body chunks under an idle watchdog."""
 
-    def __init__(self, resp: aiohttp.ClientResponse, idle: float) -> None:
+    def __init__(self, resp: Response, idle: float) -> None:
         self._resp = resp
         self.status = resp.status
         self.headers = resp.headers
@@ -37,7 +28,7 @@ class UpstreamResponse:
         self.idle_fired = False
 
     async def read(self, cap: int | None = None) -> bytes:
-        return await (self._resp.content.read(cap) if cap is not None else self._resp.read())
+        return await self._resp.read(cap)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """Body chunks as they arrive; the connection is closed when none came for `idle` s."""
@@ -50,7 +41,7 @@ class UpstreamResponse:
 
         try:
             handle = loop.call_later(self.idle, fire)
-            async for chunk in self._resp.content.iter_any():
+            async for chunk in self._resp.iter_any():
                 handle.cancel()
                 handle = loop.call_later(self.idle, fire)
                 yield chunk
@@ -94,22 +85,12 @@ class Upstream:
         self.connect_timeout = float(t["connect"])
         self.first_byte_timeout = float(t["first_byte"])
         self.idle_timeout = float(t["idle"])
-        self._session: aiohttp.ClientSession | None = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            # one pooled session for every upstream; bodies come back decoded
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.connect_timeout),
-                auto_decompress=True, skip_auto_headers=("User-Agent",))
-        return self._session
+        self.pool = Pool(self.connect_timeout)  # one pool for every upstream; bodies come back decoded
 
     async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> UpstreamResponse:
-        """The answer's head, within the first-byte timeout. Raises what aiohttp raises: map it with error()."""
-        resp = await within(self.session.request(method, url, data=body, headers=headers, allow_redirects=False,
-                                                 proxy=self.proxy_for(url)), self.first_byte_timeout)
+        """The answer's head, within the first-byte timeout. Raises net.client's errors: map them with error()."""
+        resp = await within(self.pool.request(method, url, headers, body, self.proxy_for(url)),
+                            self.first_byte_timeout)
         return UpstreamResponse(resp, self.idle_timeout)
 
     def error(self, e: BaseException, who: str | None, during: str = "send") -> CallError | None:
@@ -117,9 +98,7 @@ class Upstream:
                               first_byte_timeout=self.first_byte_timeout, during=during)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self.pool.close()
 
 
 class MemoryResponse:

@@ -10,7 +10,6 @@ same private directory (a file write costs the child far less start-up than a co
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import os
@@ -21,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from aiohttp import web
+from dario.net.server import Request, Response, Runner, Server, StreamResponse
 
 from dario.core.call import CallContext
 from dario.core.defaults import MAX_REQUEST_BODY as MAX_BODY
@@ -46,16 +45,20 @@ class ChildProcess:
     seen: float = field(default_factory=time.time)
 
 
-def _no_websocket() -> web.Response:
+def _no_websocket() -> Response:
     """dario carries HTTP, not WebSockets: refused at once, so a client that tries one first (Codex's
     Responses WebSocket) falls back to HTTPS streaming straight away."""
-    return web.Response(status=404, body=proto.error_bytes(proto.OPENAI, 404, "dario: WebSocket upgrades are "
+    return Response(status=404, body=proto.error_bytes(proto.OPENAI, 404, "dario: WebSocket upgrades are "
                         "not carried; use HTTP streaming"), content_type="application/json",
                         headers={"x-dario-error": "1"})
 
 
-def _deny(message: str, status: int = 401) -> web.Response:
-    return web.Response(status=status, body=proto.error_bytes(proto.ANTHROPIC, status, message),
+def _error_body(status: int, message: str) -> bytes:
+    return proto.error_bytes(proto.ANTHROPIC, status, message)
+
+
+def _deny(message: str, status: int = 401) -> Response:
+    return Response(status=status, body=proto.error_bytes(proto.ANTHROPIC, status, message),
                         content_type="application/json", headers={"x-dario-error": "1"})
 
 
@@ -75,10 +78,10 @@ class ShimHost:
         self.dir: str | None = None
         self.socket_path: str | None = None
         self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._runner: Runner | None = None
         self._peer_pids: dict[int, int | None] = {}
         self.connect = None  # shim/connect.ConnectProxy, once start_https_proxy() ran
-        self._tls_servers: dict[str, web.Server] = {}
+        self._tls_servers: dict[str, Server] = {}
 
     @property
     def fallback_prefix(self) -> str:
@@ -94,17 +97,10 @@ class ShimHost:
         with open(os.path.join(self.dir, OWNER), "w") as f:  # who may sweep it: see sweep_stale_dirs
             f.write(f"{os.getpid()} {_started(os.getpid())}")
         self.socket_path = os.path.join(self.dir, "host.sock")
-        app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_route("*", "/t/{token}/{provider}/{tail:.*}", self._fallback)
-        app.router.add_route("*", "/{tail:.*}", self._relay)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await self._runner.setup()
-        unix = web.UnixSite(self._runner, self.socket_path)
-        await unix.start()
-        os.chmod(self.socket_path, 0o600)
-        tcp = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await tcp.start()
-        self.port = tcp._server.sockets[0].getsockname()[1]
+        # a client that disconnects cancels its handler, which aborts the upstream call
+        self._runner = Runner(Server(self._route, max_body=MAX_BODY, error_body=_error_body))
+        await self._runner.unix(self.socket_path)
+        self.port = await self._runner.tcp("127.0.0.1", 0)
         return self
 
     async def start_https_proxy(self, home, intercepted_hosts, environ: dict[str, str]) -> tuple[str, str]:
@@ -128,25 +124,19 @@ class ShimHost:
         """A request handler for the TLS stream of one intercepted CONNECT to `host`."""
         server = self._tls_servers.get(host)
         if server is None:
-            loop = asyncio.get_running_loop()
-
-            def make_request(message, payload, protocol, writer, task):
-                return web.BaseRequest(message, payload, protocol, writer, task, loop, client_max_size=MAX_BODY)
-
-            async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            async def handle(request: Request) -> Response | StreamResponse:
                 return await self._through_proxy(request, host)
 
-            server = self._tls_servers[host] = web.Server(handle, request_factory=make_request,
-                                                           handler_cancellation=True)
+            server = self._tls_servers[host] = Server(handle, max_body=MAX_BODY, error_body=_error_body)
         return server()
 
-    async def _through_proxy(self, request: web.BaseRequest, host: str) -> web.StreamResponse:
+    async def _through_proxy(self, request: Request, host: str) -> StreamResponse:
         if request.headers.get("upgrade", "").lower() == "websocket":
             return _no_websocket()
         target = f"https://{host}{request.path_qs}"
         return await self._call(request, target, self._peer_pid(request, self.connect.port), "https-proxy")
 
-    async def _call(self, request, target: str, pid: int | None, how: str | None = None) -> web.StreamResponse:
+    async def _call(self, request, target: str, pid: int | None, how: str | None = None) -> StreamResponse:
         """The call to `target` through the pipeline; `how`: the door it came by, for a process that did
         not say hello (a native child on the fallback or the HTTPS proxy)."""
         if how is not None and pid is not None:
@@ -224,7 +214,7 @@ class ShimHost:
             except Exception:
                 pass
 
-    def _refused(self, request: web.Request, llm: bool) -> web.Response | None:
+    def _refused(self, request: Request, llm: bool) -> Response | None:
         """The browser rules, for the loopback TCP door only (the unix socket is ours alone)."""
         peer = request.transport.get_extra_info("peername") if request.transport else None
         if not isinstance(peer, tuple):
@@ -232,7 +222,16 @@ class ShimHost:
         refused = self.guard.refusal(request.method, request.headers, llm)
         return _deny(refused[1], refused[0]) if refused else None
 
-    async def _relay(self, request: web.Request) -> web.StreamResponse:
+    async def _route(self, request: Request) -> Response | StreamResponse:
+        """/t/{token}/{provider}/{tail}: the fallback base URLs; anything else: a payload's relay."""
+        if request.path.startswith("/t/"):
+            parts = request.path[3:].split("/", 2)
+            if len(parts) >= 2:
+                request.match_info.update(token=parts[0], provider=parts[1], tail=parts[2] if len(parts) > 2 else "")
+                return await self._fallback(request)
+        return await self._relay(request)
+
+    async def _relay(self, request: Request) -> StreamResponse:
         if not self._token_ok(request.headers.get("x-dario-token")):
             return _deny("dario: unknown run token")
         refused = self._refused(request, False)
@@ -253,7 +252,7 @@ class ShimHost:
             pid = None
         return await self._call(request, target, pid)
 
-    async def _fallback(self, request: web.Request) -> web.StreamResponse:
+    async def _fallback(self, request: Request) -> StreamResponse:
         if "x-dario-target" in request.headers:  # a payload relaying a fallback URL: it says who it is
             return await self._relay(request)
         if not self._token_ok(request.match_info["token"]):
@@ -276,7 +275,7 @@ class ShimHost:
         # the fallback URL carries the provider's own path (/v1/...); the base may carry its prefix
         return adapter(provider).join(base, "/" + tail.lstrip("/"))
 
-    def _peer_pid(self, request: web.Request, door: int | None = None) -> int | None:
+    def _peer_pid(self, request: Request, door: int | None = None) -> int | None:
         """Which child process owns this loopback connection to `door` (default: the fallback's
         port), so calls that did not come through the payload are attributed."""
         peer = request.transport.get_extra_info("peername") if request.transport else None

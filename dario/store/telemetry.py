@@ -160,15 +160,14 @@ class TelemetryStore:
     def insert_calls(self, rows: Iterable[tuple[dict[str, Any], tuple | None]]) -> None:
         cols = ", ".join(CALL_COLUMNS)
         marks = ", ".join("?" * len(CALL_COLUMNS))
+        rows = list(rows)
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for call, body in rows:
-                    self.conn.execute(f"INSERT OR IGNORE INTO calls ({cols}) VALUES ({marks})",
-                                      [call.get(c) for c in CALL_COLUMNS])
-                    if body is not None:
-                        self.conn.execute(
-                            "INSERT OR REPLACE INTO bodies VALUES (?, ?, ?, ?, ?, ?, ?)", (call["id"], *body))
+            try:  # one statement a table per batch: executemany binds in C
+                self.conn.executemany(f"INSERT OR IGNORE INTO calls ({cols}) VALUES ({marks})",
+                                      [[call.get(c) for c in CALL_COLUMNS] for call, _ in rows])
+                self.conn.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                      [(call["id"], *body) for call, body in rows if body is not None])
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")

@@ -1,6 +1,9 @@
-"""Run an aiohttp app on dario's loop thread, so sync clients and subprocesses can reach it."""
+"""Run a dario proxy app (or a test's own aiohttp app) on dario's loop thread, so sync clients and
+subprocesses can reach it."""
 
 from __future__ import annotations
+
+from aiohttp import web
 
 from dario.loop_thread import LoopThread
 
@@ -28,7 +31,14 @@ class ThreadedApp:
 
         async def boot():
             self.app = self._make_app()
-            self._runner, self.port = await start(self.app, self.host, 0)
+            if isinstance(self.app, web.Application):  # a test's own server
+                self._runner = web.AppRunner(self.app, access_log=None)
+                await self._runner.setup()
+                site = web.TCPSite(self._runner, self.host, 0)
+                await site.start()
+                self.port = site._server.sockets[0].getsockname()[1]
+            else:
+                self._runner, self.port = await start(self.app, self.host, 0)
 
         self._thread.run(boot(), 10)
         return self

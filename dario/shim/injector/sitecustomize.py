@@ -72,8 +72,14 @@ def _chain():
 
 if __name__ == "sitecustomize":
     if sys.version_info >= (3, 6) and os.environ.get("DARIO_SHIM_SOCK") and os.environ.get("DARIO_SHIM_TOKEN"):
+        # its bytecode is written even under PYTHONDONTWRITEBYTECODE (into dario's own __pycache__, when
+        # writable): compiling it at every start would cost each process ~10 ms
+        _dont_write = sys.dont_write_bytecode
         try:
+            sys.dont_write_bytecode = False
             import _dario_injector  # noqa: F401  (installs the hooks; never raises)
         except Exception:
             pass
+        finally:
+            sys.dont_write_bytecode = _dont_write
     _chain()
