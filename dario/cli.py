@@ -299,6 +299,8 @@ def proxy(host: str = typer.Option("127.0.0.1", "--host", help="Address to bind.
         runner, bound = await start(build_app(rt.pipeline, api_key=api_key, forced_model=model, run_id=rt.run_id,
                                               guard=BrowserGuard.from_config(cfg), home=home_fingerprint(cfg.home)),
                                     host, port)
+        from dario.core.process import settle_heap
+        settle_heap()
         typer.echo(f"dario proxy listening on http://{host}:{bound} (run {rt.run_id})", err=True)
         typer.echo("\n".join(["point clients at it:", *export_lines(host, bound, bool(api_key))]), err=True)
         stop = asyncio.Event()

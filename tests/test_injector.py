@@ -441,3 +441,25 @@ def test_the_run_token_never_leaves_for_a_host_dario_does_not_intercept(standin,
     out = http(child_env(standin.env()), lib, upstream.url + "/v1/messages", json=CHAT,
                headers={"x-api-key": "sk-own"}, **{"async": is_async})
     assert out["status"] == 200 and len(upstream.requests) == 1  # the child's own key goes as always
+
+
+def test_the_injectors_bytecode_is_written_even_under_pythondontwritebytecode(tmp_path, monkeypatch):
+    """Python reads a .pyc under PYTHONDONTWRITEBYTECODE but never writes one: without this, every Python
+    child compiled the injector again (~12 ms of its start-up)."""
+    import importlib.util
+    import shutil
+    import sys
+    from dario.launcher import env as launcher_env
+    copy = tmp_path / "injector"
+    shutil.copytree(launcher_env.INJECTOR_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    pyc = {n: importlib.util.cache_from_source(str(copy / n)) for n in ("sitecustomize.py", "_dario_injector.py")}
+    child = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(copy),
+             "DARIO_SHIM_SOCK": str(tmp_path / "no-host.sock"), "DARIO_SHIM_TOKEN": "dario-run-x"}
+    r = subprocess.run([sys.executable, "-c", "import sys; print('_dario_injector' in sys.modules)"],
+                       env=child, capture_output=True, text=True, timeout=30)
+    assert r.stdout.strip() == "True", r.stderr
+    assert os.path.exists(pyc["_dario_injector.py"])  # the child wrote its own, the flag notwithstanding
+    assert not os.path.exists(pyc["sitecustomize.py"])  # site.py imported that one before any of our code ran
+    monkeypatch.setattr(launcher_env, "INJECTOR_DIR", copy)
+    launcher_env.precompile_injector()  # what `dario shim` does before starting the child
+    assert all(os.path.exists(p) for p in pyc.values())

@@ -328,15 +328,15 @@ async def test_submit_never_blocks_while_writer_is_slow(tmp_path):
     same. No timing threshold: a submit that waited for the writer would still be waiting when the
     safety timer frees it, and the gate would be open."""
     import threading
-    rec = BackgroundRecorder(tmp_path / "telemetry.db")
-    real = rec._write_batch
+    rec = BackgroundRecorder(tmp_path / "telemetry.db", process=False)  # the in-thread writer, held up
+    real = rec.rows.write_batch
     gate = threading.Event()
 
     def stuck(rows):
         gate.wait(30)
         real(rows)
 
-    rec._write_batch = stuck
+    rec.rows.write_batch = stuck
     safety = threading.Timer(20, gate.set)  # frees a writer that a blocking submit would wait on
     safety.start()
     for i in range(200):
@@ -599,3 +599,30 @@ def test_a_conversation_is_a_message_list_that_extends_an_earlier_one():
                                                                 {"role": "user", "parts": [{"text": "?"}]}]})
     assert g1 == g2
     assert c.key("run", "anthropic", {"messages": []}) is None
+
+
+def test_the_writer_process_writes_and_the_thread_takes_over_when_it_dies(tmp_path):
+    """Rows are written by the writer process (the thread's own writer would fail here), and when that
+    process is killed the thread writes the rest itself: nothing submitted is lost."""
+    rec = BackgroundRecorder(tmp_path / "telemetry.db")
+    assert rec._child is not None and rec._child.poll() is None
+
+    def not_here(rows):
+        raise AssertionError("written in-process while the writer process runs")
+
+    real, rec.rows.write_batch = rec.rows.write_batch, not_here
+    for i in range(50):
+        rec.submit(CallRecord(run_id="proc", input_tokens=i, request_body=b'{"k": "sk-ant-api03-ZZZZsecretZZZZ0000"}'))
+    assert rec.flush()
+    assert len(TelemetryStore(tmp_path / "telemetry.db").recent(500, run_id="proc")) == 50
+    rec.rows.write_batch = real
+    rec._child.kill()
+    rec._child.wait(5)
+    for i in range(20):
+        rec.submit(CallRecord(run_id="after", input_tokens=i))
+    assert rec.flush() and rec._child is None
+    rec.close()
+    store = TelemetryStore(tmp_path / "telemetry.db")
+    assert len(store.recent(500, run_id="after")) == 20
+    for f in tmp_path.glob("telemetry.db*"):  # the WAL too: the child redacts as the thread does
+        assert b"ZZZZsecret" not in f.read_bytes()

@@ -1,4 +1,5 @@
-"""dario's own process: it holds real keys in memory, so it must never leave a core file.
+"""dario's own process: it holds real keys in memory, so it must never leave a core file; and
+it serves calls for hours, so what start-up built is kept out of the garbage collector's way.
 
 On Linux `prctl(PR_SET_DUMPABLE, 0)` stops core dumps (and ptrace by other processes of the
 user) for dario alone: the kernel resets the flag when a child execs, so children keep their
@@ -56,3 +57,12 @@ def dumpable() -> bool | None:
         return resource.getrlimit(resource.RLIMIT_CORE)[0] != 0
     except ImportError:
         return None
+
+
+def settle_heap() -> None:
+    """Once serving: move everything start-up made (modules, config, typer's and rich's objects) out of
+    the collector's generations, so the collections that calls' garbage triggers do not walk it again
+    (bench/: ~12 % of a proxied call's CPU)."""
+    import gc
+    gc.collect()
+    gc.freeze()

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from dario.launcher.detect import detect
 from dario.launcher.env import DEFAULT_HOSTS, ChildEnv, build_child_env, original_bases, precompile_injector
+from dario.core.process import settle_heap
 from dario.loop_thread import LoopThread
 from dario.runtime import open_runtime
 from dario.proxy.security import BrowserGuard
@@ -124,6 +125,7 @@ def run_shim(cmd: list[str], cfg: Config, opts: ShimOptions) -> int:
         bundle, node_ca = loop.run(host.start_https_proxy(cfg.home, hosts, environ))
         proxy = host.connect.proxy_url()
         precompile_injector()
+        settle_heap()
         child_env = build_child_env(environ, socket_path=host.socket_path, token=host.token,
                                     fallback=host.fallback_prefix, hosts=hosts,
                                     strict=strict_hosts(cfg, opts), private_dir=host.dir,

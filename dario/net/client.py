@@ -62,6 +62,10 @@ class ConnectTimeout(ClientError, asyncio.TimeoutError):
     pass
 
 
+class FirstByteTimeout(ClientError, asyncio.TimeoutError):
+    pass
+
+
 class Disconnected(ClientError):
     """The server closed the connection before its answer was whole."""
 
@@ -310,12 +314,13 @@ class _HeadReader(asyncio.Protocol):
 
 
 class Pool:
-    def __init__(self, connect_timeout: float, keepalive: float = KEEPALIVE) -> None:
+    def __init__(self, connect_timeout: float, keepalive: float = KEEPALIVE,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.connect_timeout = connect_timeout
         self.keepalive = keepalive
         self.idle: dict[tuple, list[_Conn]] = {}
         self._all: set[_Conn] = set()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl = ssl_context  # default: the system's trust store, made on the first TLS connection
 
     @property
     def ssl_context(self) -> ssl.SSLContext:
@@ -389,7 +394,8 @@ class Pool:
         conn.connection_made(tls_transport)
 
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-                      proxy: str | None = None) -> Response:
+                      proxy: str | None = None, timeout: float | None = None) -> Response:
+        """The answer's head. `timeout`: seconds for it once connected (FirstByteTimeout)."""
         scheme, host, port, path, host_header = _target(url)
         conn = await self.acquire(scheme, host, port, proxy)
         target = url if proxy is not None and scheme == "http" else path
@@ -411,17 +417,28 @@ class Pool:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(b"Content-Length: %d\r\n" % len(body or b""))
         lines.append(b"\r\n")
+        head = conn.send(b"".join(lines), body, method == "HEAD")
+        # a timer on the future, not asyncio.timeout(): that one costs a Timeout and two loop look-ups a call
+        timer = conn.loop.call_later(timeout, _expire, head, timeout) if timeout is not None else None
         try:
-            return await conn.send(b"".join(lines), body, method == "HEAD")
+            return await head
         except BaseException:
-            conn.abort()  # cancelled or broken mid-answer: this connection's state is unknown
+            conn.abort()  # cancelled, timed out or broken mid-answer: this connection's state is unknown
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def close(self) -> None:
         for conn in list(self._all):
             conn.abort()
         self._all.clear()
         self.idle.clear()
+
+
+def _expire(head: asyncio.Future, timeout: float) -> None:
+    if not head.done():
+        head.set_exception(FirstByteTimeout(f"no answer within {timeout:g}s"))
 
 
 def proxy_auth(proxy: str) -> str | None:

@@ -164,9 +164,10 @@ class Request:
 
 
 class Response:
-    """A whole answer."""
+    """A whole answer. `after`, when set, runs once it has been written (or the write failed)."""
 
     prepared = False
+    after: Callable[[], None] | None = None
 
     def __init__(self, *, status: int = 200, body: bytes | str | None = None, headers=None,
                  content_type: str | None = None, text: str | None = None) -> None:
@@ -205,7 +206,9 @@ def _head(status: int, headers, extra: bytes) -> bytes:
 
 
 class StreamResponse:
-    """An answer written as it comes (chunked)."""
+    """An answer written as it comes (chunked); `after` as for Response, once it has ended."""
+
+    after: Callable[[], None] | None = None
 
     def __init__(self, *, status: int = 200, headers=None) -> None:
         self.status = status
@@ -301,10 +304,11 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade:  # no upgrades here: answered as any other request (handlers
             if self._queue:                   # refuse WebSockets), and the connection ends after it
                 self._queue[-1].keep_alive = False
-        except httptools.HttpParserError as e:
-            self._bad(400, f"dario: not a valid HTTP request ({e})")
-        except _HeadTooLarge:
-            self._bad(431, f"dario: request head larger than {MAX_HEAD // 1024} KiB")
+        except httptools.HttpParserError as e:  # a callback's own exception arrives wrapped in one
+            if self._head_size > MAX_HEAD:
+                self._bad(431, f"dario: request head larger than {MAX_HEAD // 1024} KiB")
+            else:
+                self._bad(400, f"dario: not a valid HTTP request ({e})")
 
     # llhttp callbacks
     def on_message_begin(self) -> None:
@@ -418,6 +422,16 @@ class _Connection(asyncio.Protocol):
             body = self.server.error_body(500, "dario: internal error")
             resp = Response(status=500, body=body, content_type="application/json")
         try:
+            return await self._write(r, resp)
+        finally:
+            if resp.after is not None:
+                try:
+                    resp.after()
+                except Exception:
+                    log.error("dario: error after answering %s %s", r.method, r.path, exc_info=True)
+
+    async def _write(self, r: Request, resp: "Response | StreamResponse") -> bool:
+        try:
             if isinstance(resp, StreamResponse):
                 if not resp.prepared:
                     await resp.prepare(r)
@@ -436,7 +450,7 @@ class _Connection(asyncio.Protocol):
 
 
 class _HeadTooLarge(Exception):
-    pass
+    """Raised from a parser callback to stop parsing (httptools wraps it in an HttpParserError)."""
 
 
 def _default_error_body(status: int, message: str) -> bytes:

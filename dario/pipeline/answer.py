@@ -67,20 +67,34 @@ async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], cap
         return await _stream(call, up, headers, secrets, capture, keepalive)
     data = await up.read()
     call.ttft_ms = call.elapsed_ms()
-    if up.headers.get("content-type", "").startswith("application/json") or call.translated:
-        try:
-            parsed = json.loads(data)
-        except (ValueError, RecursionError, UnicodeDecodeError):
-            parsed = None
-        if isinstance(parsed, dict):
-            call.usage = call.outbound.usage_from_body(parsed)
-            if call.translated:
-                data = adapt.response_body(call, parsed)
-        elif call.translated:
+    if call.translated:
+        parsed = _json_object(data)
+        if parsed is None:
             raise CallError(502, f"dario: upstream {call.backend} answered HTTP {up.status} with a body that is "
                                  f"not a JSON object")
+        call.usage = call.outbound.usage_from_body(parsed)
+        data = adapt.response_body(call, parsed)
+    elif up.headers.get("content-type", "").startswith("application/json"):
+        call.notes["usage_in_body"] = data  # read once the client has its answer: settle_usage()
     call.response_body = data
     return web.Response(status=up.status, body=data, headers=headers)
+
+
+def _json_object(data: bytes) -> dict | None:
+    try:
+        parsed = json.loads(data)
+    except (ValueError, RecursionError, UnicodeDecodeError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def settle_usage(call: Call) -> None:
+    """The usage of a same-protocol JSON answer, taken from its body after it was relayed."""
+    data = call.notes.pop("usage_in_body", None)
+    if data is not None:
+        parsed = _json_object(data)
+        if parsed is not None:
+            call.usage = call.outbound.usage_from_body(parsed)
 
 
 async def _relay_raw(call: Call, up: UpstreamResponse, headers: dict[str, str]) -> web.StreamResponse:

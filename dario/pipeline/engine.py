@@ -89,14 +89,26 @@ class Pipeline:
         return Call(request, ctx, inbound, endpoint, path, query)
 
     async def handle(self, request: web.Request, ctx: CallContext, protocol_in: str | None) -> web.StreamResponse:
+        """The call's answer. Its record is made once the client has it (the server runs `after`):
+        bookkeeping that can wait is not paid for in the call's latency."""
         call = self.new_call(request, ctx, protocol_in)
+        try:
+            resp = await self._handle(call)
+        except BaseException:
+            self._finish(call)
+            raise
+        resp.after = lambda: self._finish(call)
+        return resp
+
+    async def _handle(self, call: Call) -> web.StreamResponse:
         try:
             await parse.read_body(call, self.body_timeout)
             if call.inbound is not None:
                 parse.parse(call)
-                parse.conversation(call, self.conversations)
             if not self._replayed(call):
                 route_call(self.router, call)
+            if call.inbound is not None and len(self.pools.get(call.backend) or ()) > 1:
+                parse.conversation(call, self.conversations)  # now: the key pool keeps a conversation on one key
             self.hooks.start(call)
             adapt.request_payload(call)
             if self.budget is not None and "replay" not in call.notes:
@@ -117,8 +129,6 @@ class Pipeline:
         except Exception as e:  # a dario bug: still an answer in the client's shape, and a row
             log.error("dario: internal error on %s %s", call.request.method, call.path, exc_info=True)
             return answer.dario_error(call, CallError(500, f"dario: internal error ({type(e).__name__})"), ())
-        finally:
-            self._finish(call)
 
     def _replayed(self, call: Call) -> bool:
         """--replay: the cassette routes a call it holds (and will answer it); False: route it live."""
@@ -190,6 +200,9 @@ class Pipeline:
     def _record(self, call: Call) -> None:
         if call.latency_ms is None:
             call.latency_ms = call.elapsed_ms()
+        if call.inbound is not None and call.body is not None:
+            parse.conversation(call, self.conversations)  # if the send stage did not need it first
+        answer.settle_usage(call)
         if call.error is not None:
             call.error = redact(call.error, self.secrets)
         if call.inbound is not None and call.cost_usd is None:

@@ -43,10 +43,13 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+_DECODE = json.JSONDecoder(parse_constant=_no_constants).decode  # one decoder, not one a call (json.loads)
+
+
 def parse(call: Call) -> None:
     """Fill body, model and stream; an LLM call only."""
     try:
-        body = json.loads(call.raw, parse_constant=_no_constants) if call.raw else None
+        body = _DECODE(call.raw.decode(json.detect_encoding(call.raw), "surrogatepass")) if call.raw else None
     except RecursionError:
         raise CallError(400, "request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
@@ -58,7 +61,10 @@ def parse(call: Call) -> None:
 
 
 def conversation(call, conversations) -> None:
-    """Which conversation the call is a turn of (pipeline/sessions.py)."""
+    """Which conversation the call is a turn of (pipeline/sessions.py); once a call."""
+    if "assigned" in call.notes:
+        return
+    call.notes["assigned"] = True
     try:
         turn = conversations.assign(call.ctx.run_id, call.inbound.name, call.body, call.id)
     except Exception:  # a key for grouping calls: never a reason to fail one

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from dario.core.errors import CallError
 from dario.pipeline.backends import Backend
+from dario.protocols import adapter
 
 # Floating aliases, as Claude Code resolves them (late 2026); users override in config "aliases".
 BUILTIN_ALIASES = {
@@ -140,9 +142,6 @@ def route_call(router: Router, call) -> None:
     that provider's backend when dario holds a key for it; any other (the product's own paths:
     bootstrap, telemetry) goes to its original URL with the child's own credentials.
     """
-    from dario.core.errors import CallError
-    from dario.protocols import adapter
-
     ctx = call.ctx
     if call.inbound is None:
         backend = None if ctx.observe else router.for_host(urlsplit(ctx.target).netloc)

@@ -89,8 +89,7 @@ class Upstream:
 
     async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> UpstreamResponse:
         """The answer's head, within the first-byte timeout. Raises net.client's errors: map them with error()."""
-        resp = await within(self.pool.request(method, url, headers, body, self.proxy_for(url)),
-                            self.first_byte_timeout)
+        resp = await self.pool.request(method, url, headers, body, self.proxy_for(url), self.first_byte_timeout)
         return UpstreamResponse(resp, self.idle_timeout)
 
     def error(self, e: BaseException, who: str | None, during: str = "send") -> CallError | None:

@@ -1,9 +1,9 @@
 """telemetry.db: one row per call, bodies apart, written off the hot path.
 
-The request path only ever calls `BackgroundRecorder.submit`, which puts the record on
-a queue and returns. A writer thread drains the queue, redacts and caps bodies,
-and inserts a whole batch in one transaction (one fsync per batch,
-not per call). Several dario processes may share the file: WAL lets readers (`dario
+The request path only ever calls `BackgroundRecorder.submit`, which appends the record to
+a deque and returns. A thread hands what came to the writer process (store/writer.py),
+which redacts and caps bodies and inserts a whole batch in one transaction (one fsync per
+batch, not per call). Several dario processes may share the file: WAL lets readers (`dario
 log --follow`) run beside a writer, and busy_timeout rides out the other's commits.
 Nothing unredacted is ever written, so neither the file nor its WAL holds a secret.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
+from collections import deque
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -346,32 +346,58 @@ _CLOSE = object()
 
 
 class BackgroundRecorder:
-    """The Recorder the pipeline calls: `submit` queues and returns; a thread does the rest."""
+    """The Recorder the pipeline calls: `submit` appends and returns; a thread does the rest.
+
+    Why a deque and a timer, not a queue.Queue: a Queue takes a lock and signals a condition on
+    every put, and a writer woken per call fought the event loop for the GIL. deque.append is
+    atomic under the GIL; the thread wakes every `linger` s and takes what came. It hands the
+    batch to the writer process (store/writer.py), which redacts and inserts it off dario's GIL;
+    with `process=False`, or when that process cannot run, the thread writes it itself.
+    """
 
     def __init__(self, store_path: Path | str, *, capture_bodies: bool = True, body_cap: int = DEFAULT_BODY_CAP,
                  secrets: Sequence[str] = (), max_queue: int = 10_000, batch: int = 500,
-                 linger: float = 0.02) -> None:
-        self.store = TelemetryStore(store_path)
+                 linger: float = 0.05, process: bool = True) -> None:
+        from dario.store.writer import RowWriter
+        self.store = TelemetryStore(store_path)  # created and migrated here: a bad home fails at once
         self.capture_bodies = capture_bodies
         self.body_cap = int(body_cap)
         self.secrets = tuple(s for s in secrets if s)
+        self.rows = RowWriter(self.store, capture_bodies=capture_bodies, body_cap=self.body_cap, secrets=self.secrets)
         self.dropped = 0  # records lost to a full queue (a writer stuck for a long time)
+        self._max = max_queue
         self._batch = batch
         self._linger = linger
-        self._q: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._q: deque = deque()
+        self._wake = threading.Event()  # flush() and close(): write now, not at the next tick
         self._closed = False
+        self._child = self._start_child() if process else None
+        self._flushes = 0
         self._thread = threading.Thread(target=self._run, name="dario-telemetry", daemon=True)
         self._thread.start()
         atexit.register(self.close)
 
+    def _start_child(self):
+        import subprocess
+        import sys
+        from dario.store.writer import frame
+        try:
+            child = subprocess.Popen([sys.executable, "-m", "dario.store.writer"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, close_fds=True,
+                                     env={**os.environ, "PYTHONPATH": _package_root()})
+            child.stdin.write(frame((str(self.store.path), self.capture_bodies, self.body_cap, self.secrets)))
+            child.stdin.flush()
+            return child
+        except Exception as e:  # no interpreter to start, no pipes: the thread writes instead
+            log.debug("telemetry: writer process not started (%s); writing in-process", e)
+            return None
+
     # -- hot path -------------------------------------------------------------
     def submit(self, record: CallRecord) -> None:
-        try:
-            self._q.put_nowait(record)
-        except queue.Full:
+        if len(self._q) >= self._max:
             self.dropped += 1
-        except Exception:  # never let telemetry break a call
-            pass
+            return
+        self._q.append(record)
 
     def record_run(self, run_id: str, *, source: str, argv: Sequence[str] | str | None = None,
                    pid: int | None = None, started: float | None = None) -> None:
@@ -389,10 +415,7 @@ class BackgroundRecorder:
             self._put(("tunnels", {"run_id": run_id, "hosts": dict(hosts)}))
 
     def _put(self, item: Any) -> None:
-        try:
-            self._q.put_nowait(item)
-        except Exception:
-            pass
+        self._q.append(item)  # run and process rows are few: never dropped
 
     # -- lifecycle ------------------------------------------------------------
     def flush(self, timeout: float = 10.0) -> bool:
@@ -400,10 +423,8 @@ class BackgroundRecorder:
         if self._closed or not self._thread.is_alive():
             return False
         done = threading.Event()
-        try:
-            self._q.put(done, timeout=timeout)
-        except queue.Full:
-            return False
+        self._q.append(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -411,82 +432,104 @@ class BackgroundRecorder:
             return
         self._closed = True
         atexit.unregister(self.close)
-        try:
-            self._q.put(_CLOSE, timeout=timeout)
-        except queue.Full:
-            pass
+        self._q.append(_CLOSE)
+        self._wake.set()
         self._thread.join(timeout)
+        if self._child is not None:
+            self._stop_child(timeout)
         if not self._thread.is_alive():
             self.store.close()
 
+    def _stop_child(self, timeout: float) -> None:
+        child, self._child = self._child, None
+        try:
+            child.stdin.close()  # its end of input: it writes what it has and exits
+        except OSError:
+            pass
+        try:
+            child.wait(timeout)
+        except Exception:
+            child.kill()
+
     # -- writer thread ---------------------------------------------------------
     def _run(self) -> None:
-        stop = False
+        stop, idle = False, self._linger
         while not stop:
-            items = [self._q.get()]
-            if isinstance(items[0], CallRecord) and self._linger:
-                # why: one SQLite transaction per burst, not per call: per-call commits cost the proxy
-                # ~0.1 ms of CPU and GIL each (bench/profile.py); flush() and close() wait at most this long
-                time.sleep(self._linger)
-            while len(items) < self._batch:
-                try:
-                    items.append(self._q.get_nowait())
-                except queue.Empty:
-                    break
-            records, events = [], []
-            for it in items:
-                if it is _CLOSE:
-                    stop = True
-                elif isinstance(it, threading.Event):
-                    events.append(it)
-                elif isinstance(it, CallRecord):
-                    records.append(it)
-                elif isinstance(it, tuple) and len(it) == 2:
-                    self._write_meta(it)
-                # anything else was handed to submit() by mistake: dropped, never raised
+            if not self._q:  # nothing came: look again later and later (up to 1 s), or when flushed
+                self._wake.wait(max(idle, 0.001))
+                self._wake.clear()
+                idle = min(1.0, idle * 2)
+                continue
+            idle = self._linger
+            items = []
+            while self._q and len(items) < self._batch:
+                items.append(self._q.popleft())
+            stop = any(it is _CLOSE for it in items)
             try:
-                if records:
-                    self._write_records(records)
+                self._hand_on(items)
             except Exception as e:  # the thread must outlive any one bad batch
                 log.warning("telemetry: batch failed: %s", e)
+            if not stop and self._linger > 0 and len(self._q) < self._batch:
+                self._wake.wait(self._linger)  # a burst's worth per transaction, not one a call
+                self._wake.clear()
+
+    def _hand_on(self, items: list) -> None:
+        """To the writer process; to this thread's RowWriter when there is none (or it died)."""
+        events = [it for it in items if isinstance(it, threading.Event)]
+        if self._child is not None:
+            try:
+                self._send(items, events)
+                return
+            except (OSError, ValueError, EOFError) as e:
+                log.warning("telemetry: the writer process failed (%s); writing in-process", e)
+                self._child = None
+        records = []
+        for it in items:
+            if isinstance(it, CallRecord):
+                records.append(it)
+            elif isinstance(it, tuple) and len(it) == 2:
+                self.rows.write_meta(*it)
+            # anything else was handed to submit() by mistake: dropped, never raised
+        if records:
+            self.rows.write_records(records)
+        for ev in events:
+            ev.set()
+
+    def _send(self, items: list, events: list) -> None:
+        from dario.store.writer import as_values, frame
+        calls = [it for it in items if isinstance(it, CallRecord)]
+        out = [("call", as_values(it)) for it in calls]
+        out += [("meta", it[0], it[1]) for it in items if isinstance(it, tuple) and len(it) == 2
+                and isinstance(it[1], dict)]
+        if events:
+            self._flushes += 1
+            out.append(("flush", self._flushes))
+        here: list = []  # records holding a value marshal cannot carry (never the pipeline's own)
+        try:
+            data = frame(out)
+        except ValueError:
+            plain = [_plain(o) for o in out]
+            here = [rec for rec, ok in zip(calls, plain) if not ok]  # calls lead `out`
+            data = frame([o for o, ok in zip(out, plain) if ok])
+        child = self._child
+        child.stdin.write(data)
+        child.stdin.flush()
+        if here:
+            self.rows.write_records(here)
+        if events:
+            if len(child.stdout.read(8)) < 8:
+                raise EOFError("the writer process ended")
             for ev in events:
                 ev.set()
 
-    def _write_meta(self, item: tuple[str, dict]) -> None:
-        try:
-            {"run": self.store.insert_run, "process": self.store.insert_process,
-             "tunnels": self.store.insert_tunnels}[item[0]](item[1])
-        except Exception as e:
-            log.warning("telemetry: could not record %s: %s", item[0], e)
 
-    def _row(self, rec: CallRecord) -> tuple[dict[str, Any], tuple | None]:
-        call = {c: getattr(rec, c) for c in CALL_COLUMNS}
-        call["stream"] = int(bool(rec.stream))
-        for c in ("error", "path", "client"):  # may echo a key (query strings, error texts)
-            if call[c]:
-                call[c] = redact(str(call[c]), self.secrets)
-        body = None
-        if self.capture_bodies and (rec.request_body is not None or rec.response_body is not None):
-            req = prepare_body(rec.request_body, self.body_cap, self.secrets)
-            resp = prepare_body(rec.response_body, self.body_cap, self.secrets)
-            body = (req[0], req[1], int(req[2]), resp[0], resp[1], int(resp[2]))
-        return call, body
-
-    def _write_records(self, records: list[CallRecord]) -> None:
-        rows = []
-        for rec in records:
-            try:
-                rows.append(self._row(rec))
-            except Exception as e:
-                log.warning("telemetry: dropped a malformed record: %s", e)
-            time.sleep(0)  # why: hand the GIL back to the event loop between records (p99, bench/run.py)
-        try:
-            self._write_batch(rows)
-        except Exception as e:
-            log.warning("telemetry: could not write %d call(s): %s", len(rows), e)
-
-    def _write_batch(self, rows: list[tuple[dict[str, Any], tuple | None]]) -> None:
-        self.store.insert_calls(rows)
+def _package_root() -> str:
+    """The directory dario is imported from, first on the writer's PYTHONPATH (the same dario, even
+    from a checkout that is not installed)."""
+    import dario
+    root = str(Path(dario.__file__).resolve().parent.parent)
+    extra = os.environ.get("PYTHONPATH")
+    return root + (os.pathsep + extra if extra else "")
 
 
 def open_recorder(home: Path | str, config: Any = None, extra_secrets: Sequence[str] = ()) -> BackgroundRecorder:

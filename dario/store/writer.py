@@ -1,0 +1,142 @@
+"""The telemetry writer: redacts, caps and inserts batches of call records, in a process of its own.
+
+Why a process: redaction and SQLite cost ~0.3 M instructions a call (bench/, callgrind), as much as the
+whole proxied call, and a writer thread paid for them under the proxy's GIL. `BackgroundRecorder`
+(telemetry.py) starts `python -m dario.store.writer`, sends it batches over its stdin and, only for
+flush(), reads acknowledgements from its stdout; when the process cannot start or dies, the same
+`RowWriter` runs in the recorder's thread instead. The child holds unredacted bodies in memory, so it
+is non-dumpable like dario itself, and it ends when its stdin does (the parent exited, however).
+
+Frames: 4-byte big-endian length, then `marshal` (plain data only: no code is ever unmarshalled from
+anyone but the parent, over a pipe only it holds). The first frame is the settings
+(path, capture_bodies, body_cap, secrets): secrets never go on a command line.
+Each later frame is a list of items: ("call", values in CallRecord field order), ("meta", kind, dict),
+("flush", n) (answered by n on stdout, 8 bytes), or ("close",).
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import struct
+import sys
+from dataclasses import fields
+from typing import Any, BinaryIO, Sequence
+
+from dario.pipeline.record import CallRecord
+from dario.redact import redact
+
+log = logging.getLogger("dario.telemetry")
+RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
+_LEN = struct.Struct(">I")
+
+
+def frame(obj: Any) -> bytes:
+    data = marshal.dumps(obj)
+    return _LEN.pack(len(data)) + data
+
+
+def read_frame(f: BinaryIO) -> Any | None:
+    """The next frame, or None at the end of the stream."""
+    head = f.read(4)
+    if len(head) < 4:
+        return None
+    n = _LEN.unpack(head)[0]
+    data = f.read(n)
+    if len(data) < n:
+        return None
+    return marshal.loads(data)
+
+
+def as_values(rec: CallRecord) -> tuple:
+    d = rec.__dict__
+    return tuple(d[name] for name in RECORD_FIELDS)
+
+
+class RowWriter:
+    """Records to rows: redacted, bodies capped, a batch a transaction."""
+
+    def __init__(self, store, *, capture_bodies: bool, body_cap: int, secrets: Sequence[str]) -> None:
+        self.store = store
+        self.capture_bodies = capture_bodies
+        self.body_cap = int(body_cap)
+        self.secrets = tuple(s for s in secrets if s)
+
+    def write_meta(self, kind: str, item: dict) -> None:
+        try:
+            {"run": self.store.insert_run, "process": self.store.insert_process,
+             "tunnels": self.store.insert_tunnels}[kind](item)
+        except Exception as e:
+            log.warning("telemetry: could not record %s: %s", kind, e)
+
+    def row(self, rec: CallRecord) -> tuple[dict[str, Any], tuple | None]:
+        from dario.store.telemetry import CALL_COLUMNS, prepare_body
+        call = {c: getattr(rec, c) for c in CALL_COLUMNS}
+        call["stream"] = int(bool(rec.stream))
+        for c in ("error", "path", "client"):  # may echo a key (query strings, error texts)
+            if call[c]:
+                call[c] = redact(str(call[c]), self.secrets)
+        body = None
+        if self.capture_bodies and (rec.request_body is not None or rec.response_body is not None):
+            req = prepare_body(rec.request_body, self.body_cap, self.secrets)
+            resp = prepare_body(rec.response_body, self.body_cap, self.secrets)
+            body = (req[0], req[1], int(req[2]), resp[0], resp[1], int(resp[2]))
+        return call, body
+
+    def write_records(self, records: list[CallRecord]) -> None:
+        rows = []
+        for rec in records:
+            try:
+                rows.append(self.row(rec))
+            except Exception as e:
+                log.warning("telemetry: dropped a malformed record: %s", e)
+        try:
+            self.write_batch(rows)
+        except Exception as e:
+            log.warning("telemetry: could not write %d call(s): %s", len(rows), e)
+
+    def write_batch(self, rows: list[tuple[dict[str, Any], tuple | None]]) -> None:
+        self.store.insert_calls(rows)
+
+
+def main() -> int:
+    from dario.core.process import no_core_dumps
+    from dario.store.telemetry import TelemetryStore
+    no_core_dumps()
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    settings = read_frame(inp)
+    if not isinstance(settings, tuple):
+        return 2
+    path, capture, cap, secrets = settings
+    writer = RowWriter(TelemetryStore(path), capture_bodies=capture, body_cap=cap, secrets=secrets)
+    try:
+        while True:
+            items = read_frame(inp)
+            if items is None:  # the parent is gone: what came is written, nothing more will
+                return 0
+            records, acks, stop = [], [], False
+            for it in items:
+                if it[0] == "call":
+                    try:
+                        records.append(CallRecord(*it[1]))
+                    except Exception as e:
+                        log.warning("telemetry: dropped a malformed record: %s", e)
+                elif it[0] == "meta":
+                    writer.write_meta(it[1], it[2])
+                elif it[0] == "flush":
+                    acks.append(it[1])
+                elif it[0] == "close":
+                    stop = True
+            if records:
+                writer.write_records(records)
+            for n in acks:
+                out.write(struct.pack(">Q", n))
+                out.flush()
+            if stop:
+                return 0
+    finally:
+        writer.store.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
