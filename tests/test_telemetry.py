@@ -626,3 +626,14 @@ def test_the_writer_process_writes_and_the_thread_takes_over_when_it_dies(tmp_pa
     assert len(store.recent(500, run_id="after")) == 20
     for f in tmp_path.glob("telemetry.db*"):  # the WAL too: the child redacts as the thread does
         assert b"ZZZZsecret" not in f.read_bytes()
+
+
+def test_a_record_marshal_cannot_carry_is_written_by_the_thread(tmp_path):
+    class Name(str):  # sqlite takes a str subclass, marshal does not
+        pass
+    rec = BackgroundRecorder(tmp_path / "telemetry.db")
+    rec.submit(CallRecord(run_id="odd", model=Name("m")))  # not the pipeline's, but never lost
+    rec.submit(CallRecord(run_id="odd", input_tokens=3))
+    assert rec.flush()
+    rec.close()
+    assert len(TelemetryStore(tmp_path / "telemetry.db").recent(10, run_id="odd")) == 2

@@ -523,6 +523,15 @@ class BackgroundRecorder:
                 ev.set()
 
 
+def _plain(obj) -> bool:
+    import marshal
+    try:
+        marshal.dumps(obj)
+        return True
+    except ValueError:
+        return False
+
+
 def _package_root() -> str:
     """The directory dario is imported from, first on the writer's PYTHONPATH (the same dario, even
     from a checkout that is not installed)."""
