@@ -1,8 +1,7 @@
 """The benchmark's load generator: its own process, an aiohttp client on uvloop.
 
-usage: python bench/load.py '<json spec>'|@SPEC.json OUT.json   writes one JSON object to OUT.json (whole, then renamed).
-Why a file: the result is hundreds of KB, and once it arrived cut short through the stdout pipe (exit 0,
-the JSON ending mid-number) although the loop had finished; a file is written whole or not at all.
+usage: python bench/load.py '<json spec>'|@SPEC.json   reports one JSON object through bench/result.py
+(a file named by BENCH_RESULT, written whole; why not stdout: see there).
 
 spec {"mode": "latency", "targets": [T...], "n": N, "warmup": W}
     Sequential calls. Each round calls every target once, in a fresh random order, so direct and
@@ -118,9 +117,6 @@ if __name__ == "__main__":
         run = uvloop.run
     except ImportError:
         run = asyncio.run
-    import os
-    result = json.dumps(run(main(spec)))
-    tmp = sys.argv[2] + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(result)
-    os.replace(tmp, sys.argv[2])
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+    from result import report
+    report(run(main(spec)))

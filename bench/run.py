@@ -56,13 +56,16 @@ TARGETS = {  # name: (op, threshold); every one but the last two a ratio via dar
     "tunnel 10 MB (x direct)": ("<=", 1.1),
     "calls/s dario / LiteLLM (x)": (">=", 5.0),
     "peak RSS at 64-conc (MB)": ("<=", 80.0),
+    "RSS growth over the soak (MB)": ("<=", 8.0),  # the soak's 100k calls (quick: 5k), after its first tenth
 }
 
 MODES = {
     "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25,
-                  shim_warmup=5, start_n=8, scale_seconds=0.4, size_n=20, tunnel_n=5),
+                  shim_warmup=5, start_n=8, scale_seconds=0.4, size_n=20, tunnel_n=5, soak_calls=5000,
+                  soak_max_s=10, instr_calls=0),
     "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=4.0, tp_warmup=0.5, tp_rounds=3, shim_rounds=4, shim_n=150,
-                 shim_warmup=20, start_n=40, scale_seconds=2.0, size_n=150, tunnel_n=40),
+                 shim_warmup=20, start_n=40, scale_seconds=2.0, size_n=150, tunnel_n=40, soak_calls=100_000,
+                 soak_max_s=150, instr_calls=300),
 }
 
 
@@ -195,31 +198,31 @@ class RssSampler:
         self._t.join()
 
 
-def run_json(cmd: list[str], timeout: float, **kw) -> dict:
-    """A small client's one-line JSON result, from its stdout."""
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+def run_json(cmd: list[str], timeout: float, env: dict | None = None, **kw) -> dict:
+    """A bench child's JSON result, from the file it writes (bench/result.py: why not stdout)."""
+    fd, out = tempfile.mkstemp(prefix="dario-bench-result-", suffix=".json")
+    os.close(fd)
+    os.unlink(out)  # the child creates it, whole, or it never exists
     try:
-        return json.loads(r.stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise RuntimeError(f"{' '.join(cmd[:4])} ... printed no result (rc {r.returncode}): "
-                           f"{r.stdout[-1000:]} {r.stderr[-2000:]}") from None
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                           env={**(env if env is not None else os.environ), "BENCH_RESULT": out}, **kw)
+        try:
+            return json.loads(Path(out).read_text())
+        except (OSError, ValueError):
+            raise RuntimeError(f"{' '.join(cmd[:4])} ... wrote no result (rc {r.returncode}): "
+                               f"{r.stdout[-1000:]} {r.stderr[-2000:]}") from None
+    finally:
+        Path(out).unlink(missing_ok=True)
 
 
 def run_load(spec: dict, timeout: float) -> dict:
-    """bench/load.py's result, which it writes to a file (see its docstring for why not stdout)."""
-    fd, out = tempfile.mkstemp(prefix="dario-bench-load-", suffix=".json")
+    """bench/load.py's result. Its spec goes in a file too: the size phase's bodies are over argv's limit."""
+    fd, spec_file = tempfile.mkstemp(prefix="dario-bench-load-", suffix=".spec")
     os.close(fd)
-    spec_file = out + ".spec"  # a file, not argv: the size phase's bodies are over the argv limit
     Path(spec_file).write_text(json.dumps(spec))
     try:
-        r = subprocess.run([PY, str(BENCH / "load.py"), "@" + spec_file, out], capture_output=True, text=True,
-                           timeout=timeout)
-        try:
-            return json.loads(Path(out).read_text())
-        except ValueError:
-            raise RuntimeError(f"bench/load.py wrote no result (rc {r.returncode}): {r.stderr[-2000:]}") from None
+        return run_json([PY, str(BENCH / "load.py"), "@" + spec_file], timeout=timeout)
     finally:
-        Path(out).unlink(missing_ok=True)
         Path(spec_file).unlink(missing_ok=True)
 
 
@@ -371,6 +374,56 @@ def throughput_phase(up: str, dario: str, dario_norec: str | None, litellm: str 
                      "error": next((r["error"] for r in rounds if r["error"]), None),
                      "per_round_calls_per_s": [r["calls"] / r["seconds"] for r in rounds]}
     return {"concurrency": 64, "systems": out, "rss_sampled_peak_mb": sampler.peak or None}
+
+
+def soak_phase(dario: str, dario_pid: int, rate: float | None, m: dict) -> dict:
+    """`soak_calls` calls at 64 concurrent (bounded to soak_max_s): dario's RSS after the first tenth and at
+    the end. Growth past the first tenth (pools, caches, the heap settled) would be a leak."""
+    b = bodies()
+    target = {"name": "dario", "url": f"{dario}/v1/chat/completions", "headers": {"Authorization": "Bearer k"},
+              "body": b["o_plain"], "stream": False}
+    total = m["soak_max_s"] if not rate else min(m["soak_max_s"], m["soak_calls"] / rate)
+    spec = {"mode": "throughput", "concurrency": 64, "warmup": 0, "rounds": 1, "targets": [target]}
+    first = run_load({**spec, "seconds": total / 10}, timeout=600)["dario"][0]
+    rss_start = rss_mb(dario_pid)
+    rest = run_load({**spec, "seconds": total * 9 / 10}, timeout=1200)["dario"][0]
+    rss_end = rss_mb(dario_pid)
+    return {"calls": first["calls"] + rest["calls"], "seconds": round(total, 1),
+            "errors": first["errors"] + rest["errors"], "rss_after_first_tenth_mb": rss_start,
+            "rss_end_mb": rss_end, "growth_mb": None if rss_start is None or rss_end is None else rss_end - rss_start}
+
+
+def instructions_phase(up: str, m: dict, tmp: Path, procs: "Procs") -> dict:
+    """Instructions per proxied call under callgrind, dario's process only: unlike times, the same on
+    every run (a change's cost, not the machine's mood). Same-protocol plain call, sequential."""
+    if not m["instr_calls"] or not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+        return {"skipped": "valgrind not installed" if m["instr_calls"] else "quick run"}
+    import glob
+    b = bodies()
+    out = {}
+    for name, script in (("dario", ["-m", "dario"]), ("dario_no_telemetry", [str(BENCH / "dario_norec.py")])):
+        home = tmp / f"home-instr-{name}"
+        configure_home(home, up)
+        cg = tmp / f"callgrind-{name}.out"
+        p, mm = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}.%p", "--instr-atstart=no",
+                             PY, *script, "proxy", "--port", "0"], re.compile(r"listening on (http://\S+)"),
+                            stream="stderr", env=clean_env(DARIO_HOME=str(home)), cwd=str(ROOT), timeout=300)
+        target = {"name": "d", "url": mm.group(1) + "/v1/messages", "headers": {"x-api-key": "k",
+                  "anthropic-version": "2023-06-01"}, "body": b["a_plain"], "stream": False}
+        spec = {"mode": "latency", "warmup": 0, "targets": [target]}
+        run_load({**spec, "n": 50}, timeout=300)  # pools and caches warm, untouched by the count
+        subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, check=True)
+        errors = run_load({**spec, "n": m["instr_calls"]}, timeout=600)["d"]["errors"]
+        subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], capture_output=True, check=True)
+        subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True, check=True)
+        procs.stop(p)
+        total = 0
+        for f in glob.glob(f"{cg}.*"):
+            for line in open(f):
+                if line.startswith("totals:"):
+                    total += int(line.split()[1])
+        out[name] = {"per_call_M": round(total / m["instr_calls"] / 1e6, 3), "errors": errors}
+    return out
 
 
 def shim_phase(up: str, home: Path, m: dict) -> dict:
@@ -600,6 +653,7 @@ def targets(res: dict) -> list[dict]:
         "tunnel 10 MB (x direct)": ((res.get("tunnel") or {}).get("link") or {}).get("bulk_10mb", {}).get("ratio"),
         "calls/s dario / LiteLLM (x)": ratio(tp["dario"]["calls_per_s"], tp.get("litellm", {}).get("calls_per_s")),
         "peak RSS at 64-conc (MB)": res["memory"]["dario_peak_rss_mb"],
+        "RSS growth over the soak (MB)": (res.get("soak") or {}).get("growth_mb"),
     }
     out = []
     for name, (op, thr) in TARGETS.items():
@@ -750,6 +804,13 @@ def table_rows(res: dict) -> list[tuple]:
     mem = res["memory"]
     rows.append(("dario peak RSS MB (64-conc run)", "", fmt(mem["dario_peak_rss_mb"], 1), "", "",
                  *tgt("peak RSS at 64-conc (MB)")))
+    soak = res.get("soak") or {}
+    if soak:
+        rows.append((f"soak RSS MB, {soak['calls']} calls (first tenth -> end)", fmt(soak["rss_after_first_tenth_mb"], 1),
+                     fmt(soak["rss_end_mb"], 1), fmt(soak["growth_mb"], 1), "", *tgt("RSS growth over the soak (MB)")))
+    for name, v in (res.get("instructions") or {}).items():
+        if isinstance(v, dict):
+            rows.append((f"instructions per call, {name} (M)", "", fmt(v["per_call_M"], 3), "", "", "", ""))
     return rows
 
 
@@ -771,7 +832,7 @@ def main() -> int:
                           "platform": platform.platform(), "cpus": os.cpu_count(),
                           "node": subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
                           if shutil.which("node") else None,
-                          "telemetry": "on (dario default: SQLite writes in a background thread)",
+                          "telemetry": "on (dario default: SQLite writes in the writer process)",
                           "params": m}}
     try:
         p, mt = procs.start([PY, str(BENCH / "upstream.py")], re.compile(r"PORT (\d+)"))
@@ -805,6 +866,10 @@ def main() -> int:
         res["scaling"] = scaling_phase(up, dario, m)
         log("added latency against prompt size (" + ", ".join(SIZES) + ")…")
         res["sizes"] = size_phase(up, dario, m)
+        log(f"soak: {m['soak_calls']} calls at 64 concurrent (at most {m['soak_max_s']} s), dario's RSS…")
+        res["soak"] = soak_phase(dario, dp.pid, res["throughput"]["systems"]["dario"]["calls_per_s"], m)
+        log("instructions per call under callgrind (full runs, with valgrind)…")
+        res["instructions"] = instructions_phase(up, m, tmp, procs)
         if not args.skip_shim:
             log("tunnel: the HTTPS proxy's blind tunnel against a direct connection…")
             res["tunnel"] = tunnel_phase(up, home, m, procs)

@@ -27,4 +27,7 @@ for i in range(opts.get("warmup", 3) + opts["n"]):
         if i >= opts.get("warmup", 3):
             out[f"{kind}_{'with' if inj else 'without'}"].append(dt)
 out["injected"] = {"NODE_OPTIONS": with_env.get("NODE_OPTIONS", ""), "PYTHONPATH": with_env.get("PYTHONPATH", "")}
-print(json.dumps(out))
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
+from result import report  # noqa: E402  (bench/result.py: a file, not stdout)
+
+report(out)

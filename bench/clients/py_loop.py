@@ -56,4 +56,7 @@ for i in range(opts["warmup"] + opts["n"]):
     except Exception as e:
         out["errors"] += 1
         out.setdefault("error", repr(e))
-print(json.dumps(out))
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from result import report  # noqa: E402  (bench/result.py: a file, not stdout)
+
+report(out)

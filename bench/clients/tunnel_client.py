@@ -66,4 +66,7 @@ for i in range(spec.get("warmup", 3) + spec["n"]):
         ms = get(tunnel, 1 if what == "ttfb" else spec["size"], what == "ttfb")
         if i >= spec.get("warmup", 3):
             out[f"{what}_{'tunnel' if tunnel else 'direct'}_ms"].append(ms)
-print(json.dumps(out))
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+from result import report  # noqa: E402  (bench/result.py: a file, not stdout)
+
+report(out)
