@@ -438,3 +438,61 @@ def test_the_run_token_never_leaves_for_a_host_dario_does_not_intercept(host, up
         res["error"] = res.get("error", {}).get("message")
     assert (res.get("error") or "").startswith("dario: refusing to send this run's token to 127.0.0.1:"), res
     assert upstream.requests == [] and host.relayed == []
+
+
+# -- kept-alive connections to the host --------------------------------------------------------
+
+class CountingHost(Standin):
+    """Notes which connection each relayed call came on; `drop_reused` aborts the first call that
+    arrives on a connection used before, without an answer (a host that closed it as the call came)."""
+
+    def __init__(self, upstream_url: str) -> None:
+        super().__init__(upstream_url)
+        self.conns: list[int] = []  # per call: which connection (1, 2, ...), -1 for the dropped one
+        self._seen: list = []  # the protocols themselves: kept, so no id is reused
+        self.drop_reused = False
+
+    async def _relay(self, request):
+        proto = request.protocol
+        known = any(p is proto for p in self._seen)
+        if self.drop_reused and known:
+            self.drop_reused = False
+            self.conns.append(-1)
+            request.transport.abort()
+            return web.Response(status=500)
+        if not known:
+            self._seen.append(proto)
+        self.conns.append(next(i for i, p in enumerate(self._seen, 1) if p is proto))
+        return await super()._relay(request)
+
+
+FETCH_THRICE = """
+(async () => {
+  const out = [];
+  for (let i = 0; i < 3; i++) {
+    const r = await fetch('https://api.openai.com/v1/chat/completions', { method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+      body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'Say hello' }] }) });
+    out.push(r.status);
+    await r.json();
+  }
+  process.stdout.write(JSON.stringify(out) + '\\n');
+})();
+"""
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_calls_reuse_a_kept_alive_connection_and_survive_one_the_host_dropped(upstream, drop):
+    h = CountingHost(upstream.url).start()
+    try:
+        h.drop_reused = drop
+        t = time.monotonic()
+        p = run(["-e", FETCH_THRICE], child_env(h.env()))
+        assert json.loads(p.stdout) == [200, 200, 200]
+        assert time.monotonic() - t < 10  # idle pooled sockets never hold the program open
+        if drop:  # the second call lost its reused connection and went again on a fresh one
+            assert h.conns[1] == -1 and len(set(h.conns) - {-1}) == 2 and len(h.conns) == 4
+        else:
+            assert len(h.conns) == 3 and len(set(h.conns)) == 1  # one connection for all three calls
+    finally:
+        h.stop()

@@ -149,11 +149,13 @@
     async function relayFetch(u, input, init, origFetch) {
       const sig0 = (init && init.signal) || (isRequest(input) ? input.signal : null);
       if (sig0 && sig0.aborted) throw abortReason(sig0);
-      // Dial before touching the body: if the host is gone, the original call is still intact.
+      // An idle kept-alive connection to the host means it lives: use that. Else dial before touching
+      // the body: if the host is gone, the original call is still intact.
+      const agent = relayAgent();
       let sock = null;
       let dialErr = null;
-      if (!gone) try { sock = await dialP(); } catch (e) { dialErr = e; }
-      if (!sock) {
+      if (!hasIdle(agent) && !gone) try { sock = await dialP(); } catch (e) { dialErr = e; }
+      if (!sock && !hasIdle(agent)) {
         const h = initHeaders(input, init);
         if (mustFail(u, (n) => h.get(n))) throw goneError(dialErr || { code: 'ENOENT' });
         debug('fail open:', u.href);
@@ -167,7 +169,7 @@
         const ob = init && init.body != null ? init.body : null;
         if (req.body && ob != null && sized(ob)) buf = Buffer.from(await req.arrayBuffer());
       } catch (e) {
-        sock.destroy();
+        if (sock) sock.destroy();
         throw e;
       }
       const headers = {};
@@ -180,12 +182,15 @@
       headers['x-dario-token'] = TOKEN;
       headers['x-dario-target'] = u.href;
       headers['x-dario-pid'] = String(process.pid);
-      const request = require('http').request; // no agent (createConnection): never re-intercepted
+      const request = require('http').request; // socketPath: never re-intercepted (see patchAgent)
+      const replayable = !req.body || (buf !== null && !isRequest(input));
 
       return new Promise((resolve, reject) => {
         const sig = req.signal;
         let settled = false;
+        let retried = false;
         let ctl = null; // the body stream's controller once the response is out
+        let creq = null;
         const cleanup = () => sig.removeEventListener('abort', onAbort);
         const onAbort = () => {
           const r = abortReason(sig);
@@ -193,10 +198,25 @@
           cleanup();
           if (!settled) { settled = true; reject(r); } else if (ctl) try { ctl.error(r); } catch (_) {}
         };
-        const creq = request({ method: req.method, path: u.pathname + u.search, headers, createConnection: () => sock });
         sig.addEventListener('abort', onAbort, { once: true });
-        creq.on('error', (e) => {
+        const send = (fresh) => {
+          handoff = fresh; // a dialed socket for the agent's createConnection (called in request())
+          creq = request({ method: req.method, path: u.pathname + u.search, headers, agent, socketPath: SOCK });
+          if (handoff) { handoff.destroy(); handoff = null; } // the agent had an idle one after all
+          creq.on('error', onError);
+          creq.on('response', onResponse);
+          if (buf) creq.end(buf);
+          else if (!req.body) creq.end();
+          else pump(req.body, creq);
+        };
+        const onError = (e) => {
           if (settled) return;
+          if (creq.reusedSocket && replayable && !retried && !sig.aborted) {
+            // a kept-alive connection the host had closed meanwhile: once more, on a new one
+            retried = true;
+            return dial((err, fresh) => { if (settled) { if (fresh) fresh.destroy(); return; }
+              if (err) return onError(e); send(fresh); });
+          }
           settled = true;
           cleanup();
           const failed = new TypeError('fetch failed', { cause: e });
@@ -205,13 +225,12 @@
           dial((gonErr, probe) => {
             if (!gonErr) { probe.destroy(); return reject(failed); } // the host lives: a real failure
             if (mustFail(u, (n) => req.headers.get(n))) return reject(goneError(gonErr));
-            const replayable = !req.body || (buf !== null && !isRequest(input));
             if (!replayable) return reject(failed); // a streamed body already partly sent
             debug('host died mid-call, failing open:', u.href);
             resolve(origFetch(input, init));
           }, true);
-        });
-        creq.on('response', (res) => {
+        };
+        const onResponse = (res) => {
           if (settled) { res.destroy(); return; }
           settled = true;
           try {
@@ -221,12 +240,29 @@
             creq.destroy();
             reject(new TypeError('fetch failed', { cause: e }));
           }
-        });
-        if (buf) creq.end(buf);
-        else if (!req.body) creq.end();
-        else pump(req.body, creq);
+        };
+        send(sock);
       });
     }
+
+    // Kept-alive connections to the host: a call pays no connect and accept when one is idle. Node's
+    // Agent unrefs an idle socket (it never keeps the program alive) and closes it after IDLE_MS, well
+    // before the host's own 75 s; requests with a socketPath are never intercepted (patchAgent).
+    const IDLE_MS = 4000;
+    let agentP = null;
+    let handoff = null;
+    function relayAgent() {
+      if (agentP) return agentP;
+      const http = require('http');
+      agentP = new http.Agent({ keepAlive: true, maxFreeSockets: 16, timeout: IDLE_MS });
+      agentP.createConnection = (opts) => {
+        const s = handoff;
+        handoff = null;
+        return s || require('net').connect(SOCK);
+      };
+      return agentP;
+    }
+    const hasIdle = (a) => { for (const k in a.freeSockets) if (a.freeSockets[k].length) return true; return false; };
 
     async function pump(body, creq) {
       const reader = body.getReader();

@@ -248,7 +248,7 @@ class _Conn(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:  # 100 Continue and friends: the real answer follows
             self.raw_headers = []
             return
-        headers = CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers)
+        headers = CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers])
         self.raw_headers = []
         self.response = Response(self, status, CIMultiDictProxy(headers))
         if self.head is not None and not self.head.done():

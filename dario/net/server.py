@@ -75,7 +75,7 @@ class Request:
         self.method = method
         self.raw_path = url.decode("latin-1")
         path, _, qs = self.raw_path.partition("?")
-        self.path = unquote(path)
+        self.path = unquote(path) if "%" in path else path
         self.query_string = qs
         self.headers = headers
         self.version = version
@@ -333,7 +333,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         p = self.parser
-        headers = CIMultiDictProxy(CIMultiDict((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw))
+        headers = CIMultiDictProxy(CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw]))
         self._raw = []
         r = Request(self, p.get_method().decode(), self._url, headers, p.get_http_version(), p.should_keep_alive(),
                     self.server.max_body)
