@@ -17,6 +17,7 @@ import pytest
 
 from tests.support.fake_upstream import ANSWER
 from tests.support.shim import CODEX, REAL_KEY_A, REAL_KEY_O, base_env, dario_cmd, run_shim
+from tests.support.streams import join
 
 needs_curl = pytest.mark.skipif(not os.path.exists("/usr/bin/curl"), reason="curl is not installed")
 BODY = json.dumps({"model": "claude-x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
@@ -255,12 +256,7 @@ def _users_proxy(seen: list) -> int:
             w2.write(("\r\n".join([f"{method} {u.path}{'?' + u.query if u.query else ''} {version}", *kept])
                       + "\r\n\r\n").encode("latin-1"))
 
-        async def pipe(a, b):
-            while data := await a.read(65536):
-                b.write(data)
-                await b.drain()
-            b.close()
-        await asyncio.gather(pipe(reader, w2), pipe(r2, writer), return_exceptions=True)
+        await join(reader, writer, r2, w2)
 
     def run():
         loop = asyncio.new_event_loop()

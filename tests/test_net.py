@@ -14,6 +14,7 @@ from aiohttp import web
 
 from dario.net import client as net
 from dario.net.server import BodyTooLarge, Request, Response, Runner, Server, StreamResponse
+from tests.support.streams import join
 
 
 # -- the server ----------------------------------------------------------------------------------
@@ -300,13 +301,7 @@ async def test_https_through_a_connect_proxy_with_basic_auth_and_tls_verified(tm
         asked.append(head)
         r2, w2 = await asyncio.open_connection("127.0.0.1", origin_port)
         w.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-
-        async def pipe(a, b):
-            while data := await a.read(65536):
-                b.write(data)
-                await b.drain()
-            b.close()
-        await asyncio.gather(pipe(r, w2), pipe(r2, w), return_exceptions=True)
+        await join(r, w, r2, w2)
 
     proxy_server = await asyncio.start_server(proxy, "127.0.0.1", 0)
     proxy_url = f"http://me:s%40cret@127.0.0.1:{proxy_server.sockets[0].getsockname()[1]}"

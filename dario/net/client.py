@@ -29,6 +29,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from dario.net.codec import ACCEPT_ENCODING, DecodeError, decoder
+from dario.net.waker import Waker
 
 KEEPALIVE = 15.0  # s an idle connection is kept (aiohttp's default)
 MAX_IDLE_PER_HOST = 64
@@ -113,7 +114,7 @@ class Response:
         self._size = 0
         self._eof = False
         self._error: BaseException | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waker = Waker()
         self._decoder = decoder(headers.get("content-encoding", ""))
 
     # fed by the connection
@@ -142,9 +143,7 @@ class Response:
             self._wake()
 
     def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._waker.wake()
 
     # read by dario
     async def _next(self) -> bytes:
@@ -154,11 +153,7 @@ class Response:
                 raise self._error
             if self._eof:
                 return b""
-            self._waiter = self._conn.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._waker.wait(self._conn.loop)
         data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self._size = 0

@@ -31,6 +31,7 @@ import httptools
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from dario.net.codec import DecodeError, decoder
+from dario.net.waker import Waker
 
 log = logging.getLogger("dario.net")
 MAX_HEAD = 64 * 1024  # bytes of request line and headers
@@ -67,7 +68,7 @@ def _http_date() -> bytes:
 class Request:
     __slots__ = ("method", "raw_path", "path", "query_string", "headers", "version", "keep_alive",
                  "transport", "match_info", "_conn", "_chunks", "_size", "_max", "_done", "_error",
-                 "_waiter", "_query")
+                 "_waker", "_query")
 
     def __init__(self, conn: "_Connection", method: str, url: bytes, headers: CIMultiDictProxy,
                  version: str, keep_alive: bool, max_body: int) -> None:
@@ -87,7 +88,7 @@ class Request:
         self._max = max_body
         self._done = False
         self._error: BaseException | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waker = Waker()
         self._query: MultiDictProxy | None = None
 
     @property
@@ -120,7 +121,7 @@ class Request:
             self.keep_alive = False  # the rest of it is not read: this connection cannot go on
             return
         self._chunks.append(data)
-        if self._size > HIGH_WATER and self._waiter is None:
+        if self._size > HIGH_WATER and not self._waker.waiting:
             self._conn.pause()  # nobody reads it yet: stop taking more than the cap allows quickly
 
     def _complete(self) -> None:
@@ -133,19 +134,13 @@ class Request:
             self._wake()
 
     def _wake(self) -> None:
-        w = self._waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        self._waker.wake()
 
     async def read(self) -> bytes:
         """The whole body, decoded by its Content-Encoding."""
         self._conn.resume()
         while not self._done and self._error is None:
-            self._waiter = self._conn.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._waker.wait(self._conn.loop)
         if self._error is not None:
             raise self._error
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
