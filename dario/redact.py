@@ -8,6 +8,7 @@ quotes, backslashes and control characters stay, so JSON stays JSON.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 _KEYISH = "A-Za-z0-9_\\-"
@@ -56,9 +57,16 @@ def _unescape(m: re.Match) -> str:
 
 def mask_literals(text: str, secrets: Iterable[str]) -> str:
     """Mask each literal secret given (longest first, so one that contains another goes whole)."""
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, MASK)
+    for secret in _longest_first(secrets if isinstance(secrets, tuple) else tuple(secrets)):
+        if secret in text:
+            text = text.replace(secret, MASK)
     return text
+
+
+@lru_cache(maxsize=64)
+def _longest_first(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    # the same few tuples every call (the recorder's, the pipeline's): sorted once each
+    return tuple(sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True))
 
 
 def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
@@ -69,8 +77,10 @@ def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
         text = _ESCAPE.sub(_unescape, text)
     if extra_secrets:
         text = mask_literals(text, extra_secrets)
-    if any(a in text for a in _SHAPE_ANCHORS):
-        text = _SHAPE.sub(MASK, text)
+    for a in _SHAPE_ANCHORS:  # a loop, not any(<generator>): this runs for every stored text
+        if a in text:
+            text = _SHAPE.sub(MASK, text)
+            break
     if not text.isascii():  # lowering may move positions: scan case-insensitively
         return _fields(_BEARER.sub(lambda m: m.group(1) + MASK, text), None)
     lowered = text.lower()
