@@ -637,3 +637,21 @@ def test_a_record_marshal_cannot_carry_is_written_by_the_thread(tmp_path):
     assert rec.flush()
     rec.close()
     assert len(TelemetryStore(tmp_path / "telemetry.db").recent(10, run_id="odd")) == 2
+
+
+def test_the_writer_process_outlives_a_ctrl_c_and_ends_with_its_input(tmp_path):
+    """A Ctrl-C reaches the terminal's process group: the writer, in a session of its own and ignoring
+    SIGINT, keeps what it was sent; it ends when dario's end of the pipe closes."""
+    import os
+    import signal
+    rec = BackgroundRecorder(tmp_path / "telemetry.db")
+    child = rec._child
+    assert os.getsid(child.pid) == child.pid != os.getsid(0)
+    rec.submit(CallRecord(run_id="int", input_tokens=1))
+    assert rec.flush()
+    child.send_signal(signal.SIGINT)
+    rec.submit(CallRecord(run_id="int", input_tokens=2))
+    assert rec.flush() and rec._child is child and child.poll() is None
+    rec.close()
+    assert child.wait(5) == 0
+    assert len(TelemetryStore(tmp_path / "telemetry.db").recent(10, run_id="int")) == 2

@@ -382,8 +382,10 @@ class BackgroundRecorder:
         import sys
         from dario.store.writer import frame
         try:
+            # its own session: a Ctrl-C in the terminal is for the program dario runs, never for the
+            # writer, which ends when its stdin does (after dario flushed, or dario died)
             child = subprocess.Popen([sys.executable, "-m", "dario.store.writer"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, close_fds=True,
+                                     stdout=subprocess.PIPE, close_fds=True, start_new_session=True,
                                      env={**os.environ, "PYTHONPATH": _package_root()})
             child.stdin.write(frame((str(self.store.path), self.capture_bodies, self.body_cap, self.secrets)))
             child.stdin.flush()

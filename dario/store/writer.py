@@ -100,9 +100,11 @@ class RowWriter:
 
 
 def main() -> int:
+    import signal
     from dario.core.process import no_core_dumps
     from dario.store.telemetry import TelemetryStore
     no_core_dumps()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the end of stdin is this process's only stop signal
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     settings = read_frame(inp)
     if not isinstance(settings, tuple):
