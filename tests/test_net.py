@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import gzip
 import ssl
 import zlib
@@ -272,7 +273,9 @@ def _tls_pair(tmp_path):
     leaf = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tls.test")]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(2).not_valid_before(now)
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("tls.test")]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("tls.test"),
+                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
             .sign(ca_key, hashes.SHA256()))
     (tmp_path / "leaf.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -318,3 +321,54 @@ async def test_https_through_a_connect_proxy_with_basic_auth_and_tls_verified(tm
         await pool.close()
         proxy_server.close()
         tls_origin.close()
+
+
+async def test_an_answer_without_length_ends_with_its_connection():
+    """HTTP/1.0-style servers (Python's http.server, some local model servers) send neither a length
+    nor chunks: the body is what came before the close."""
+    async def old_server(r, w):
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{\"ok\": ")
+        await w.drain()
+        await asyncio.sleep(0.05)
+        w.write(b"true}")
+        await w.drain()
+        w.close()
+
+    server = await asyncio.start_server(old_server, "127.0.0.1", 0)
+    pool = net.Pool(2.0)
+    try:
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        r = await pool.request("POST", url, {}, b"{}")
+        assert (r.status, await r.read()) == (200, b'{"ok": true}')
+        assert not pool.idle.get(("http", "127.0.0.1", server.sockets[0].getsockname()[1], None))  # not reused
+    finally:
+        await pool.close()
+        server.close()
+
+
+async def test_https_straight_to_an_origin_verified_and_kept_alive(tmp_path):
+    server_ctx, client_ctx = _tls_pair(tmp_path)
+    peers = []
+
+    async def origin(r, w):
+        peers.append(w.get_extra_info("peername"))
+        while True:
+            try:
+                await r.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await w.drain()
+
+    server = await asyncio.start_server(origin, "127.0.0.1", 0, ssl=server_ctx)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/x"
+    pool = net.Pool(2.0, ssl_context=client_ctx)
+    try:
+        for _ in range(3):
+            r = await pool.request("GET", url, {}, None)
+            assert (r.status, await r.read()) == (200, b"ok")
+        assert len(peers) == 1  # one TLS connection for the three
+    finally:
+        await pool.close()
+        server.close()

@@ -203,6 +203,7 @@ class _Conn(asyncio.Protocol):
         self.response: Response | None = None
         self.raw_headers: list[tuple[bytes, bytes]] = []
         self.head_only = False
+        self.until_close = False  # the answer's body ends when the connection does
         self.reusable = False
         self.closed = False
         self.idle_handle: asyncio.TimerHandle | None = None
@@ -225,6 +226,11 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc) -> None:
         self.closed = True
         self.pool.forget(self)
+        r = self.response
+        if r is not None and self.until_close and exc is None:
+            r._end()  # no length, not chunked: the body is what came before the close (HTTP/1.0 style)
+            self.response = None
+            return
         self._lost(Disconnected("the server closed the connection"
                                 + (f" ({exc})" if exc else "")))
 
@@ -246,6 +252,8 @@ class _Conn(asyncio.Protocol):
         headers = CIMultiDict([(k.decode("latin-1"), v.decode("latin-1")) for k, v in self.raw_headers])
         self.raw_headers = []
         self.response = Response(self, status, CIMultiDictProxy(headers))
+        self.until_close = ("content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+                            and status not in (204, 304))
         if self.head is not None and not self.head.done():
             self.head.set_result(self.response)
         if self.head_only:  # a HEAD's answer has no body, whatever its Content-Length says
