@@ -181,10 +181,6 @@ class Response:
             body = body[:cap]
         return body
 
-    @property
-    def complete(self) -> bool:
-        return self._eof
-
     def close(self) -> None:
         """Done with this answer: a connection still carrying its body cannot be reused."""
         if not self._eof:

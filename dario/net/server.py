@@ -161,7 +161,6 @@ class Request:
 class Response:
     """A whole answer. `after`, when set, runs once it has been written (or the write failed)."""
 
-    prepared = False
     after: Callable[[], None] | None = None
 
     def __init__(self, *, status: int = 200, body: bytes | str | None = None, headers=None,

@@ -27,7 +27,7 @@ from dario.pipeline.record import CallRecord
 from dario.redact import redact
 
 log = logging.getLogger("dario.telemetry")
-RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
+FIELDS = tuple(f.name for f in fields(CallRecord))  # CallRecord's, in order: a call item's values
 _LEN = struct.Struct(">I")
 
 
@@ -50,7 +50,7 @@ def read_frame(f: BinaryIO) -> Any | None:
 
 def as_values(rec: CallRecord) -> tuple:
     d = rec.__dict__
-    return tuple(d[name] for name in RECORD_FIELDS)
+    return tuple(d[name] for name in FIELDS)
 
 
 class RowWriter:
