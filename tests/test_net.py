@@ -372,3 +372,19 @@ async def test_https_straight_to_an_origin_verified_and_kept_alive(tmp_path):
     finally:
         await pool.close()
         server.close()
+
+
+def test_a_backend_url_that_is_not_http_is_a_502_in_the_clients_shape_naming_no_url(upstream):
+    import requests
+    from dario.pipeline.backends import Backend
+    from tests.support.dario_proxy import start_proxy
+    server, rec = start_proxy(upstream.url, backends={"odd": Backend("odd", "openai", "ftp://user:pw@odd.test/v1",
+                                                                     ["sk-odd-key-000000"])}, default="odd")
+    try:
+        r = requests.post(server.url + "/v1/chat/completions", timeout=10,
+                          json={"model": "odd:m", "messages": [{"role": "user", "content": "hi"}]})
+        assert r.status_code == 502, r.text
+        msg = r.json()["error"]["message"]
+        assert "cannot reach upstream odd" in msg and "not an absolute http(s) URL" in msg and "pw" not in msg
+    finally:
+        server.stop()

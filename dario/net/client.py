@@ -79,12 +79,16 @@ class ProxyError(ClientError):
     pass
 
 
+class BadURL(ClientError, ValueError):
+    """Not an absolute http(s) URL (a backend configured wrong): answered 502 like any unreachable upstream."""
+
+
 @lru_cache(maxsize=512)
 def _target(url: str) -> tuple[str, str, int, str, str]:
     """(scheme, host, port, path?query, Host header) of an absolute http(s) URL."""
     u = urlsplit(url)
-    if u.scheme not in ("http", "https") or not u.hostname:
-        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    if u.scheme not in ("http", "https") or not u.hostname:  # the URL itself is not quoted: it may hold a key
+        raise BadURL(f"not an absolute http(s) URL (scheme {u.scheme!r})")
     default = 443 if u.scheme == "https" else 80
     port = u.port or default
     host = u.hostname
@@ -380,16 +384,19 @@ class Pool:
             return
         reader = _HeadReader(loop)
         transport, _ = await loop.create_connection(lambda: reader, p.hostname, p.port or 80)
-        auth = proxy_auth(proxy)
-        transport.write(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
-                        + (b"Proxy-Authorization: " + auth.encode() + b"\r\n" if auth else b"") + b"\r\n")
-        head = await reader.done
-        status = head.split(b"\r\n", 1)[0].split(b" ")
-        if len(status) < 2 or status[1] != b"200":
+        try:
+            auth = proxy_auth(proxy)
+            transport.write(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n".encode()
+                            + (b"Proxy-Authorization: " + auth.encode() + b"\r\n" if auth else b"") + b"\r\n")
+            head = await reader.done
+            status = head.split(b"\r\n", 1)[0].split(b" ")
+            if len(status) < 2 or status[1] != b"200":
+                first = head.split(b"\r\n", 1)[0].decode("latin-1")
+                raise ProxyError(f"the proxy refused CONNECT {host}:{port} ({first})")
+            tls_transport = await loop.start_tls(transport, conn, tls, server_hostname=host)
+        except BaseException:  # refused, timed out or cancelled: the socket to the proxy goes too
             transport.close()
-            first = head.split(b"\r\n", 1)[0].decode("latin-1")
-            raise ProxyError(f"the proxy refused CONNECT {host}:{port} ({first})")
-        tls_transport = await loop.start_tls(transport, conn, tls, server_hostname=host)
+            raise
         conn.connection_made(tls_transport)
 
     async def request(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,

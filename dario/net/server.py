@@ -47,13 +47,6 @@ class BodyError(Exception):
     """The body could not be read: its Content-Encoding is broken, or the client left mid-body."""
 
 
-def _reason(status: int) -> bytes:
-    try:
-        return http.HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Unknown"
-
-
 _REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
 _date = [0, b""]
 
@@ -188,7 +181,7 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep
 
 
 def _head(status: int, headers, extra: bytes) -> bytes:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status) or _reason(status))]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
     for k, v in headers.items():
         if k.lower() in _FRAMING:
             continue

@@ -15,7 +15,7 @@ from dario.net import server as web
 from dario.core.call import Call
 from dario.core.errors import CallError
 from dario.core.defaults import MAX_REQUEST_BODY
-from dario.pipeline.upstream import within
+from dario.net.client import within
 
 
 async def read_body(call: Call, timeout: float) -> None:

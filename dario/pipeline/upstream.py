@@ -12,9 +12,7 @@ from typing import AsyncIterator, Awaitable, Callable, Mapping
 
 from dario.core.defaults import TIMEOUTS
 from dario.core.errors import CallError, upstream_error
-from dario.net.client import Pool, Response, within
-
-__all__ = ["Upstream", "UpstreamResponse", "MemoryUpstream", "MemoryResponse", "UserProxy", "within"]
+from dario.net.client import Pool, Response
 
 
 class UpstreamResponse:
