@@ -6,6 +6,8 @@ and add it to `ADAPTERS` below. The engine needs no change.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from dario.protocols.anthropic import ADAPTER as _ANTHROPIC
 from dario.protocols.base import Adapter
 from dario.protocols.gemini import ADAPTER as _GEMINI
@@ -20,6 +22,7 @@ def adapter(name: str) -> Adapter:
     return ADAPTERS[name]
 
 
+@lru_cache(maxsize=1024)  # asked two or three times a call (guard, ingress, engine) of a few distinct paths
 def for_path(path: str) -> tuple[Adapter, str] | None:
     """(adapter, endpoint) for an LLM path, or None: not a call dario translates."""
     for a in ADAPTERS.values():
