@@ -360,10 +360,8 @@ class BackgroundRecorder:
                  linger: float = 0.05, process: bool = True) -> None:
         from dario.store.writer import RowWriter
         self.store = TelemetryStore(store_path)  # created and migrated here: a bad home fails at once
-        self.capture_bodies = capture_bodies
-        self.body_cap = int(body_cap)
-        self.secrets = tuple(s for s in secrets if s)
-        self.rows = RowWriter(self.store, capture_bodies=capture_bodies, body_cap=self.body_cap, secrets=self.secrets)
+        # the settings live in the RowWriter: the thread's, and the writer process's copy of them
+        self.rows = RowWriter(self.store, capture_bodies=capture_bodies, body_cap=body_cap, secrets=secrets)
         self.dropped = 0  # records lost to a full queue (a writer stuck for a long time)
         self._max = max_queue
         self._batch = batch
@@ -376,6 +374,18 @@ class BackgroundRecorder:
         self._thread = threading.Thread(target=self._run, name="dario-telemetry", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+
+    @property
+    def capture_bodies(self) -> bool:
+        return self.rows.capture_bodies
+
+    @property
+    def body_cap(self) -> int:
+        return self.rows.body_cap
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.rows.secrets
 
     def _start_child(self):
         import subprocess
