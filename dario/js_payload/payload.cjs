@@ -152,10 +152,11 @@
       // An idle kept-alive connection to the host means it lives: use that. Else dial before touching
       // the body: if the host is gone, the original call is still intact.
       const agent = relayAgent();
+      const pooled = hasIdle(agent);
       let sock = null;
       let dialErr = null;
-      if (!hasIdle(agent) && !gone) try { sock = await dialP(); } catch (e) { dialErr = e; }
-      if (!sock && !hasIdle(agent)) {
+      if (!pooled && !gone) try { sock = await dialP(); } catch (e) { dialErr = e; }
+      if (!sock && !pooled) {
         const h = initHeaders(input, init);
         if (mustFail(u, (n) => h.get(n))) throw goneError(dialErr || { code: 'ENOENT' });
         debug('fail open:', u.href);
