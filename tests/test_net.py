@@ -209,6 +209,27 @@ async def test_connections_are_kept_alive_and_idle_ones_expire(origin):
         await pool.close()
 
 
+async def test_a_burst_past_64_concurrent_calls_keeps_its_connections_for_the_next(origin):
+    # 64 was the old idle cap: a burst of 200 then redialled 136 connections on every round
+    url, seen = origin
+    pool = net.Pool(5.0)
+    n = 200
+    assert net.MAX_IDLE_PER_HOST >= n  # the suite's fd limit allows it (a quarter of RLIMIT_NOFILE)
+
+    async def one() -> bytes:
+        r = await pool.request("POST", url + "/x", {}, b"b")
+        return await r.read()
+
+    try:
+        for _ in range(2):
+            assert await asyncio.gather(*(one() for _ in range(n))) == [b"ok b"] * n
+        first, second = seen[:n], seen[n:]
+        assert len({p for _, _, p in second} - {p for _, _, p in first}) == 0  # no new connection
+        assert len(pool.idle[("http", "127.0.0.1", int(url.rsplit(":", 1)[1]), None)]) == len({p for _, _, p in first})
+    finally:
+        await pool.close()
+
+
 async def test_answers_are_decoded_and_big_bodies_flow_through_the_high_water_mark(origin):
     url, _ = origin
     pool = net.Pool(2.0)
