@@ -9,10 +9,10 @@ protocol (a JSON error body, or a final SSE error event when the stream had begu
 from __future__ import annotations
 
 import asyncio
-import json
 
 from dario.net import server as web
 
+from dario.core import fastjson
 from dario.core.call import Call
 from dario.core.defaults import ERROR_BODY_CAP
 from dario.core.errors import CallError
@@ -68,7 +68,7 @@ async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], cap
     data = await up.read()
     call.ttft_ms = call.elapsed_ms()
     if call.translated:
-        parsed = _json_object(data)
+        parsed = fastjson.loads_object(data)
         if parsed is None:
             raise CallError(502, f"dario: upstream {call.backend} answered HTTP {up.status} with a body that is "
                                  f"not a JSON object")
@@ -80,21 +80,11 @@ async def answer(call: Call, up: UpstreamResponse, secrets: tuple[str, ...], cap
     return web.Response(status=up.status, body=data, headers=headers)
 
 
-def _json_object(data: bytes) -> dict | None:
-    try:
-        parsed = json.loads(data)
-    except (ValueError, RecursionError, UnicodeDecodeError):
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
 def settle_usage(call: Call) -> None:
     """The usage of a same-protocol JSON answer, taken from its body after it was relayed."""
     data = call.notes.pop("usage_in_body", None)
     if data is not None:
-        parsed = _json_object(data)
-        if parsed is not None:
-            call.usage = call.outbound.usage_from_body(parsed)
+        call.usage = call.outbound.usage_from_bytes(data)
 
 
 async def _relay_raw(call: Call, up: UpstreamResponse, headers: dict[str, str]) -> web.StreamResponse:

@@ -8,10 +8,10 @@ JSON, or a body that is not a request of its protocol (400).
 from __future__ import annotations
 
 import asyncio
-import json
 
 from dario.net import server as web
 
+from dario.core import fastjson
 from dario.core.call import Call
 from dario.core.errors import CallError
 from dario.core.defaults import MAX_REQUEST_BODY
@@ -39,17 +39,10 @@ def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-_DECODE = json.JSONDecoder(parse_constant=_no_constants).decode  # one decoder, not one a call (json.loads)
-
-
 def parse(call: Call) -> None:
     """Fill body, model and stream; an LLM call only."""
     try:
-        body = _DECODE(call.raw.decode(json.detect_encoding(call.raw), "surrogatepass")) if call.raw else None
+        body = fastjson.loads(call.raw) if call.raw else None
     except RecursionError:
         raise CallError(400, "request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:

@@ -21,6 +21,7 @@ import json
 from typing import Any
 
 from dario.core.errors import CallError
+from dario.core.fastjson import field_of, loads_object
 from dario.core.usage import Usage
 from dario.pipeline.sse import SSEEvent, frame
 
@@ -42,11 +43,7 @@ class StreamMeter:
 
 def event_json(ev: SSEEvent) -> dict | None:
     """An SSE event's data as a JSON object, or None when it is not one."""
-    try:
-        data = json.loads(ev.data)
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
+    return loads_object(ev.data)
 
 
 class IdentityStream:
@@ -183,8 +180,14 @@ class Adapter:
     def usage_from_wire(self, u: Any) -> Usage:
         raise NotImplementedError
 
+    usage_field = "usage"  # the top-level field of a whole answer that holds its usage
+
     def usage_from_body(self, body: Any) -> Usage:
-        return self.usage_from_wire(body.get("usage") if isinstance(body, dict) else None)
+        return self.usage_from_wire(body.get(self.usage_field) if isinstance(body, dict) else None)
+
+    def usage_from_bytes(self, data: bytes) -> Usage:
+        """A whole answer's usage, read from its JSON without building the rest of it."""
+        return self.usage_from_wire(field_of(data, self.usage_field))
 
     def meter(self) -> StreamMeter:
         raise NotImplementedError

@@ -151,8 +151,7 @@ class GeminiAdapter(Adapter):
     def usage_from_wire(self, u: Any) -> Usage:
         return usage_from_wire(u)
 
-    def usage_from_body(self, body: Any) -> Usage:
-        return usage_from_wire(body.get("usageMetadata") if isinstance(body, dict) else None)
+    usage_field = "usageMetadata"
 
     def meter(self) -> Meter:
         return Meter()

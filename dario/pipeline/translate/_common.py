@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dario.core.fastjson import loads_object
+
 # Anthropic stop_reason -> OpenAI finish_reason. OpenAI has no "paused" or
 # "refused" reason; content_filter is the closest thing to a refusal.
 _A2O_STOP = {
@@ -84,13 +86,7 @@ def typed_event(ev) -> tuple[dict, str | None] | None:
     return None if obj is None else (obj, obj.get("type") or ev.event)
 
 
-def load_object(data: str) -> dict | None:
-    """An SSE event's JSON object, or None (junk, a list, [DONE])."""
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    return obj if isinstance(obj, dict) else None
+load_object = loads_object  # an SSE event's JSON object, or None (junk, a list, [DONE])
 
 
 class InternalEvents:

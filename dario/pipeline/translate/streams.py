@@ -12,11 +12,10 @@ AnthropicToOpenAIStream is the way OUT of it, to an OpenAI Chat client.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
-from typing import Any
 
+from dario.core.fastjson import loads_object
 from dario.pipeline.protocol import ANTHROPIC, OPENAI, error_body
 from dario.pipeline.sse import SSEEvent, frame
 from dario.core.usage import Usage
@@ -32,13 +31,6 @@ from dario.pipeline.translate._common import (
     usage_from_openai,
 )
 from dario.pipeline.translate.responses import anthropic_id, reasoning_of
-
-
-def _load(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
 
 
 def _error_message(obj: dict) -> str:
@@ -129,8 +121,8 @@ class OpenAIToAnthropicStream(InternalEvents):
         data = ev.data.strip()
         if data == "[DONE]":
             return self._start({}) + self._end()
-        chunk = _load(data)
-        if not isinstance(chunk, dict):
+        chunk = loads_object(data)
+        if chunk is None:
             return []
         if "error" in chunk and "choices" not in chunk:
             self._done = True

@@ -1,0 +1,62 @@
+"""dario/core/fastjson.py: msgspec first, but what is valid JSON and what it means stays the standard library's."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dario.core.fastjson import field_of, loads, loads_object
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values, st.booleans())
+def test_any_json_decodes_as_the_standard_library_decodes_it(v, ascii_only):
+    text = json.dumps(v, ensure_ascii=ascii_only)
+    for data in (text.encode("utf-8", "surrogatepass"), text):
+        assert repr(loads(data)) == repr(json.loads(text))  # repr: -0.0 and 0.0 differ, as do 1 and 1.0
+
+
+@pytest.mark.parametrize("data, expected", [
+    (b'{"t": "\\ud83d"}', {"t": "\ud83d"}),  # a lone surrogate (a cut emoji): msgspec refuses it, json takes it
+    (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),  # a UTF-8 BOM
+    ('{"a": "é"}'.encode("utf-16"), {"a": "é"}),  # UTF-16, as json.detect_encoding finds it
+    (b'{"a": 1, "a": 2}', {"a": 2}),  # the last of a duplicated key, as json keeps it
+    (b'[1e400]', [math.inf]),  # out of float range: json's inf
+    (b'{"n": 123456789012345678901234567890}', {"n": 123456789012345678901234567890}),
+])
+def test_what_msgspec_refuses_is_decided_by_the_standard_library(data, expected):
+    assert loads(data) == expected
+
+
+@pytest.mark.parametrize("data", [b'{"a": NaN}', b'[Infinity]', b'[-Infinity]', b'{"a": }', b"", b"\xff\xfe\x00"])
+def test_invalid_json_and_nan_are_refused_with_a_value_error(data):
+    with pytest.raises(ValueError):
+        loads(data)
+
+
+def test_deep_nesting_is_a_recursion_error_as_with_json():
+    with pytest.raises(RecursionError):
+        loads(b"[" * 100_000 + b"]" * 100_000)
+    assert loads_object(b"[" * 100_000 + b"]" * 100_000) is None
+
+
+def test_loads_object_is_an_object_or_none():
+    assert loads_object(b'{"a": [1]}') == {"a": [1]}
+    assert loads_object("[DONE]") is None and loads_object(b"[1]") is None and loads_object(b"junk") is None
+
+
+def test_field_of_reads_one_top_level_field_and_nothing_deeper():
+    body = b'{"choices": [{"message": {"usage": "nested, not this"}}], "usage": {"prompt_tokens": 3}}'
+    assert field_of(body, "usage") == {"prompt_tokens": 3}
+    assert field_of(b'{"usageMetadata": {"totalTokenCount": 5}}', "usageMetadata") == {"totalTokenCount": 5}
+    assert field_of(b'{"usage": null}', "usage") is None and field_of(b'{"x": 1}', "usage") is None
+    assert field_of(b'[{"usage": 1}]', "usage") is None and field_of(b"not json", "usage") is None
+    assert field_of(b'{"t": "\\ud83d", "usage": {"n": 1}}', "usage") == {"n": 1}  # via the fallback
