@@ -34,14 +34,19 @@ def _norm(text: str) -> str:
     return " ".join(text.split())
 
 
+_TOOL_TYPES = frozenset({"tool_use", "tool_result", "function_call", "function_call_output"})
+
+
 def _tool_ids(content: Any) -> list[str]:
-    ids = []
-    for b in content if isinstance(content, list) else []:
-        if isinstance(b, dict):
+    ids: list[str] = []
+    if not isinstance(content, list):
+        return ids
+    for b in content:
+        if isinstance(b, dict) and b.get("type") in _TOOL_TYPES:
             for k in ("id", "tool_use_id", "call_id"):
-                if isinstance(b.get(k), str) and b.get("type") in ("tool_use", "tool_result", "function_call",
-                                                                   "function_call_output"):
-                    ids.append(b[k])
+                v = b.get(k)
+                if isinstance(v, str):
+                    ids.append(v)
     return ids
 
 
@@ -78,7 +83,10 @@ def messages_of(protocol: str, body: dict) -> list[tuple[str, str]]:
         role = ("system" if role in ("system", "developer") else
                 "assistant" if role in ("assistant", "model") else "user")
         content = m.get("content")
-        ids = _tool_ids(content) + [c.get("id", "") for c in m.get("tool_calls") or [] if isinstance(c, dict)]
+        ids = _tool_ids(content)
+        calls = m.get("tool_calls")
+        if calls:
+            ids += [c.get("id", "") for c in calls if isinstance(c, dict)]
         if m.get("tool_call_id"):
             ids.append(str(m["tool_call_id"]))
         out.append((role, _norm(text_of(content)) + ("|" + ",".join(ids) if ids else "")))
@@ -165,7 +173,9 @@ class Conversations:
                 if found is not None:
                     break
         turn = Turn(found[0], found[1]) if found else Turn(new_id()[:16])
-        opened = self._open.setdefault(run_id, deque(maxlen=self.max_open))
+        opened = self._open.get(run_id)
+        if opened is None:
+            opened = self._open[run_id] = deque(maxlen=self.max_open)
         if found is None:
             first = next((text for role, text in msgs if role == "user"), "")
             opened.append((turn.conversation, first[:8192]))
@@ -175,9 +185,11 @@ class Conversations:
                     if item[0] != turn.conversation and text in item[1]:
                         turn.subagents.append(item[0])
                         opened.remove(item)
-        self._states[(run_id, hashes[-1])] = (turn.conversation, call_id)
-        self._states.move_to_end((run_id, hashes[-1]))
-        while len(self._states) > self.max_states:
-            self._states.popitem(last=False)
+        key, states = (run_id, hashes[-1]), self._states
+        if key in states:  # a retried turn: now the most recent
+            states.move_to_end(key)
+        states[key] = (turn.conversation, call_id)
+        while len(states) > self.max_states:
+            states.popitem(last=False)
         return turn
 
