@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlsplit
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from dario.net.codec import ACCEPT_ENCODING, DecodeError, decoder
+from dario.net.codec import ACCEPT_ENCODING, DecodeError, decoder, head_bytes
 from dario.net.waker import Waker
 
 KEEPALIVE = 15.0  # s an idle connection is kept (aiohttp's default)
@@ -113,14 +113,7 @@ def _target(url: str) -> tuple[str, str, int, str, str]:
     return u.scheme, host, port, path, shown if port == default else f"{shown}:{port}"
 
 
-def _clean(text: str) -> bytes:
-    """A header name or value as bytes; a CR or LF (which would start a header of its own) is dropped."""
-    if "\r" in text or "\n" in text:
-        text = text.replace("\r", "").replace("\n", "")
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:  # not latin-1: sent as UTF-8, as most servers read it
-        return text.encode("utf-8", "surrogateescape")
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection"})  # the client's own to set
 
 
 class Response:
@@ -421,25 +414,23 @@ class Pool:
         scheme, host, port, path, host_header = _target(url)
         conn = await self.acquire(scheme, host, port, proxy)
         target = url if proxy is not None and scheme == "http" else path
-        lines = [b"%s %s HTTP/1.1\r\nHost: %s\r\n" % (method.encode(), _clean(target), host_header.encode())]
+        lines = [f"{method} {target} HTTP/1.1\r\n", f"Host: {host_header}\r\n"]
         unique: dict[str, tuple[str, str]] = {}  # one value a name, whatever its case: the last one set
         for k, v in headers.items():
             unique[k.lower()] = (k, v)
-        seen_ae = "accept-encoding" in unique
         for lk, (k, v) in unique.items():
-            if lk in ("host", "content-length", "transfer-encoding", "connection"):
-                continue
-            lines.append(b"%s: %s\r\n" % (_clean(k), _clean(v)))
-        if not seen_ae:
-            lines.append(b"Accept-Encoding: " + ACCEPT_ENCODING.encode() + b"\r\n")
+            if lk not in _FRAMING:
+                lines.append(f"{k}: {v}\r\n")
+        if "accept-encoding" not in unique:
+            lines.append(f"Accept-Encoding: {ACCEPT_ENCODING}\r\n")
         if proxy is not None and scheme == "http":
             auth = proxy_auth(proxy)
             if auth:
-                lines.append(b"Proxy-Authorization: " + auth.encode() + b"\r\n")
+                lines.append(f"Proxy-Authorization: {auth}\r\n")
         if body is not None or method in ("POST", "PUT", "PATCH"):
-            lines.append(b"Content-Length: %d\r\n" % len(body or b""))
-        lines.append(b"\r\n")
-        head = conn.send(b"".join(lines), body, method == "HEAD")
+            lines.append(f"Content-Length: {len(body or b'')}\r\n")
+        lines.append("\r\n")
+        head = conn.send(head_bytes(lines), body, method == "HEAD")
         # a timer on the future, not asyncio.timeout(): that one costs a Timeout and two loop look-ups a call
         timer = conn.loop.call_later(timeout, _expire, head, timeout) if timeout is not None else None
         try:

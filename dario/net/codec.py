@@ -1,4 +1,5 @@
-"""Content-Encoding, both ways of the wire: gzip and deflate (br when the brotli package is there)."""
+"""Encodings, both ways of the wire: a message head's bytes, and Content-Encoding (gzip and deflate;
+br when the brotli package is there)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,28 @@ except ImportError:  # pragma: no cover - depends on the environment
     brotli = None
 
 ACCEPT_ENCODING = "gzip, deflate, br" if brotli is not None else "gzip, deflate"
+
+
+def head_bytes(lines: list[str]) -> bytes:
+    """A message head from its lines, each of which ends in its one CRLF. A CR or LF inside a line
+    (a value that would start a header of its own) becomes a space; a line that is not latin-1 goes
+    as UTF-8, as most peers read it. Almost every head is clean: one check and one encode for it."""
+    text = "".join(lines)
+    if text.count("\r") == text.count("\n") == len(lines):
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            pass
+    out = []
+    for line in lines:
+        line = line[:-2] if line.endswith("\r\n") else line
+        if "\r" in line or "\n" in line:
+            line = line.replace("\r", " ").replace("\n", " ")
+        try:
+            out.append(line.encode("latin-1"))
+        except UnicodeEncodeError:
+            out.append(line.encode("utf-8", "surrogateescape"))
+    return b"\r\n".join(out) + b"\r\n"
 
 
 class DecodeError(ValueError):

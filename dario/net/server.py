@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
-from dario.net.codec import DecodeError, decoder
+from dario.net.codec import DecodeError, decoder, head_bytes
 from dario.net.waker import Waker
 
 log = logging.getLogger("dario.net")
@@ -47,7 +47,7 @@ class BodyError(Exception):
     """The body could not be read: its Content-Encoding is broken, or the client left mid-body."""
 
 
-_REASONS = {s.value: s.phrase.encode() for s in http.HTTPStatus}
+_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
 _date = [0, b""]
 
 
@@ -181,15 +181,9 @@ _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep
 
 
 def _head(status: int, headers, extra: bytes) -> bytes:
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, b"Unknown"))]
-    for k, v in headers.items():
-        if k.lower() in _FRAMING:
-            continue
-        if "\r" in v or "\n" in v:  # a value that would start a header of its own
-            v = v.replace("\r", " ").replace("\n", " ")
-        lines.append(b"%s: %s\r\n" % (k.encode("latin-1", "replace"), v.encode("latin-1", "replace")))
-    lines.append(b"Date: " + _http_date() + b"\r\n" + extra + b"\r\n")
-    return b"".join(lines)
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+    lines += [f"{k}: {v}\r\n" for k, v in headers.items() if k.lower() not in _FRAMING]
+    return head_bytes(lines) + b"Date: " + _http_date() + b"\r\n" + extra + b"\r\n"
 
 
 class StreamResponse:
