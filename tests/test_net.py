@@ -133,6 +133,54 @@ async def test_request_bodies_are_decoded_and_head_answers_carry_no_body():
         await runner.cleanup()
 
 
+class _Recording(asyncio.Transport):
+    """A transport that keeps each write() apart: what one syscall would carry."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+
+    def write(self, data) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+async def test_a_streams_head_goes_with_its_first_chunk_when_that_is_ready_and_alone_when_not():
+    gate = asyncio.Event()
+
+    async def handler(request: Request) -> StreamResponse:
+        resp = StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        if request.path == "/ready":
+            await resp.write(b"first")  # in the same turn: one write for head and chunk
+        else:
+            await gate.wait()  # the first chunk is late: the head must not wait for it
+            await resp.write(b"late")
+        return resp
+
+    for path in ("/ready", "/late"):
+        conn, t = Server(handler, max_body=1024)(), _Recording()
+        conn.connection_made(t)
+        conn.data_received(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        if path == "/ready":
+            assert len(t.writes) >= 1 and t.writes[0].startswith(b"HTTP/1.1 200 OK")
+            assert t.writes[0].endswith(b"\r\n\r\n5\r\nfirst\r\n")
+        else:
+            assert len(t.writes) == 1 and t.writes[0].endswith(b"Transfer-Encoding: chunked\r\n\r\n")
+            gate.set()
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert t.writes[1] == b"4\r\nlate\r\n" and t.writes[-1] == b"0\r\n\r\n"
+        conn.connection_lost(None)
+
+
 async def test_streams_are_chunked_for_http11_and_close_delimited_for_http10_and_headers_cannot_be_split():
     async def handler(request: Request) -> StreamResponse:
         resp = StreamResponse(headers={"X-Note": "one\r\nSet-Cookie: injected"})

@@ -263,6 +263,17 @@ def test_idle_stream_times_out_with_an_error_event(up):
     assert rec.status == 502 and "idle" in rec.error
 
 
+def test_a_stream_that_keeps_sending_outlives_its_idle_timeout(up):
+    up.fail_next(event_gap=0.1)  # every gap a third of the idle timeout; the whole stream several times it
+    with proxy(up, timeouts={"idle": 0.3}) as s:
+        t = time.monotonic()
+        r = call(s, "slow but alive", protocol="anthropic", model="claude-x", stream=True)
+        assert time.monotonic() - t > 0.6
+        assert r.status_code == 200 and "event: error" not in r.text and "message_stop" in r.text
+        rec = wait_records(s, 1)[0]
+    assert rec.status == 200 and rec.error is None
+
+
 def test_connect_timeout(up):
     # a listener whose accept queue is full: the SYN goes unanswered, like an unreachable host
     lsn = socket.socket()

@@ -29,19 +29,27 @@ class UpstreamResponse:
         return await self._resp.read(cap)
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive; the connection is closed when none came for `idle` s."""
+        """Body chunks as they arrive; the connection is closed when none came for `idle` s.
+        One timer for the whole stream, not one a chunk: when it fires it looks at when the last
+        chunk came and, if that was less than `idle` ago, sets itself again for the rest."""
         loop = asyncio.get_running_loop()
+        last = [loop.time()]
         handle = None
 
-        def fire() -> None:
+        def check() -> None:
+            nonlocal handle
+            left = last[0] + self.idle - loop.time()
+            if left > 0:
+                handle = loop.call_later(left, check)
+                return
+            handle = None
             self.idle_fired = True
             self._resp.close()
 
         try:
-            handle = loop.call_later(self.idle, fire)
+            handle = loop.call_later(self.idle, check)
             async for chunk in self._resp.iter_any():
-                handle.cancel()
-                handle = loop.call_later(self.idle, fire)
+                last[0] = loop.time()
                 yield chunk
         finally:
             if handle is not None:

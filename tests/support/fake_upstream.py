@@ -52,6 +52,7 @@ class Fault:
     reset: bool = False  # close the connection without answering
     stall_after_events: int | None = None  # stream: go quiet for `stall` seconds after N events
     stall: float = 0.0
+    event_gap: float = 0.0  # stream: seconds between events
 
 
 @dataclass
@@ -482,6 +483,6 @@ class FakeUpstream:
             if fault and fault.stall_after_events is not None and i == fault.stall_after_events:
                 await asyncio.sleep(fault.stall)
             await resp.write(f)
-            await asyncio.sleep(0)  # let each event go out as its own chunk
+            await asyncio.sleep(fault.event_gap if fault else 0)  # let each event go out as its own chunk
         await resp.write_eof()
         return resp
