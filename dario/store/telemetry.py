@@ -31,6 +31,7 @@ log = logging.getLogger("dario.telemetry")
 DEFAULT_BODY_CAP = CAPTURE_CAP
 # Column names of `calls`, in CallRecord order, bodies excluded (they live in `bodies`).
 CALL_COLUMNS = [f.name for f in fields(CallRecord) if f.name not in ("request_body", "response_body")]
+_INSERT_CALL = f"INSERT OR IGNORE INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' * len(CALL_COLUMNS))})"
 # What `dario log --json` shows: the record's own fields.
 RECORD_FIELDS = CALL_COLUMNS[:CALL_COLUMNS.index("error") + 1]
 
@@ -157,17 +158,15 @@ class TelemetryStore:
         self.conn.close()
 
     # -- writes (the recorder's thread) ------------------------------------
-    def insert_calls(self, rows: Iterable[tuple[dict[str, Any], tuple | None]]) -> None:
-        cols = ", ".join(CALL_COLUMNS)
-        marks = ", ".join("?" * len(CALL_COLUMNS))
+    def insert_calls(self, rows: Iterable[tuple[list, tuple | None]]) -> None:
+        """Rows from RowWriter.row: each (the call's values in CALL_COLUMNS order, its bodies or None)."""
         rows = list(rows)
         with self._lock:
             self.conn.execute("BEGIN IMMEDIATE")
             try:  # one statement a table per batch: executemany binds in C
-                self.conn.executemany(f"INSERT OR IGNORE INTO calls ({cols}) VALUES ({marks})",
-                                      [[call.get(c) for c in CALL_COLUMNS] for call, _ in rows])
+                self.conn.executemany(_INSERT_CALL, [call for call, _ in rows])
                 self.conn.executemany("INSERT OR REPLACE INTO bodies VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                      [(call["id"], *body) for call, body in rows if body is not None])
+                                      [(call[0], *body) for call, body in rows if body is not None])
                 self.conn.execute("COMMIT")
             except BaseException:
                 self.conn.execute("ROLLBACK")

@@ -21,14 +21,20 @@ import marshal
 import struct
 import sys
 from dataclasses import fields
+from functools import lru_cache
 from typing import Any, BinaryIO, Sequence
 
 from dario.pipeline.record import CallRecord
 from dario.redact import redact
+from dario.store.telemetry import CALL_COLUMNS, prepare_body
 
 log = logging.getLogger("dario.telemetry")
 FIELDS = tuple(f.name for f in fields(CallRecord))  # CallRecord's, in order: a call item's values
 _LEN = struct.Struct(">I")
+COLUMNS = tuple(CALL_COLUMNS)  # the calls table's, in this order
+_COL_IDX = tuple(FIELDS.index(c) for c in COLUMNS)
+_STREAM, _REQ, _RESP = COLUMNS.index("stream"), FIELDS.index("request_body"), FIELDS.index("response_body")
+_MAY_ECHO_A_KEY = tuple(COLUMNS.index(c) for c in ("error", "path", "client"))  # query strings, error texts
 
 
 def frame(obj: Any) -> bytes:
@@ -54,13 +60,18 @@ def as_values(rec: CallRecord) -> tuple:
 
 
 class RowWriter:
-    """Records to rows: redacted, bodies capped, a batch a transaction."""
+    """Records (as their values, in FIELDS order) to rows: redacted, bodies capped, a batch a transaction."""
 
     def __init__(self, store, *, capture_bodies: bool, body_cap: int, secrets: Sequence[str]) -> None:
         self.store = store
         self.capture_bodies = capture_bodies
         self.body_cap = int(body_cap)
         self.secrets = tuple(s for s in secrets if s)
+        # a run's paths and client names repeat on every call: each short text is redacted once
+        self._redact_short = lru_cache(maxsize=4096)(lambda text: redact(text, self.secrets))
+
+    def _redacted(self, text: str) -> str:
+        return self._redact_short(text) if len(text) <= 512 else redact(text, self.secrets)
 
     def write_meta(self, kind: str, item: dict) -> None:
         try:
@@ -69,25 +80,31 @@ class RowWriter:
         except Exception as e:
             log.warning("telemetry: could not record %s: %s", kind, e)
 
-    def row(self, rec: CallRecord) -> tuple[dict[str, Any], tuple | None]:
-        from dario.store.telemetry import CALL_COLUMNS, prepare_body
-        call = {c: getattr(rec, c) for c in CALL_COLUMNS}
-        call["stream"] = int(bool(rec.stream))
-        for c in ("error", "path", "client"):  # may echo a key (query strings, error texts)
-            if call[c]:
-                call[c] = redact(str(call[c]), self.secrets)
+    def row(self, values: Sequence) -> tuple[list, tuple | None]:
+        """(the calls row, in COLUMNS order; the bodies row, or None) of one record's values."""
+        if len(values) != len(FIELDS):
+            raise ValueError(f"{len(values)} values, not {len(FIELDS)}")
+        call = [values[i] for i in _COL_IDX]
+        call[_STREAM] = int(bool(call[_STREAM]))
+        for i in _MAY_ECHO_A_KEY:
+            if call[i]:
+                call[i] = self._redacted(str(call[i]))
         body = None
-        if self.capture_bodies and (rec.request_body is not None or rec.response_body is not None):
-            req = prepare_body(rec.request_body, self.body_cap, self.secrets)
-            resp = prepare_body(rec.response_body, self.body_cap, self.secrets)
+        req, resp = values[_REQ], values[_RESP]
+        if self.capture_bodies and (req is not None or resp is not None):
+            req = prepare_body(req, self.body_cap, self.secrets)
+            resp = prepare_body(resp, self.body_cap, self.secrets)
             body = (req[0], req[1], int(req[2]), resp[0], resp[1], int(resp[2]))
         return call, body
 
     def write_records(self, records: list[CallRecord]) -> None:
+        self.write_values([as_values(r) for r in records])
+
+    def write_values(self, records: list[Sequence]) -> None:
         rows = []
-        for rec in records:
+        for values in records:
             try:
-                rows.append(self.row(rec))
+                rows.append(self.row(values))
             except Exception as e:
                 log.warning("telemetry: dropped a malformed record: %s", e)
         try:
@@ -95,7 +112,7 @@ class RowWriter:
         except Exception as e:
             log.warning("telemetry: could not write %d call(s): %s", len(rows), e)
 
-    def write_batch(self, rows: list[tuple[dict[str, Any], tuple | None]]) -> None:
+    def write_batch(self, rows: list[tuple[list, tuple | None]]) -> None:
         self.store.insert_calls(rows)
 
 
@@ -119,10 +136,7 @@ def main() -> int:
             records, acks, stop = [], [], False
             for it in items:
                 if it[0] == "call":
-                    try:
-                        records.append(CallRecord(*it[1]))
-                    except Exception as e:
-                        log.warning("telemetry: dropped a malformed record: %s", e)
+                    records.append(it[1])
                 elif it[0] == "meta":
                     writer.write_meta(it[1], it[2])
                 elif it[0] == "flush":
@@ -130,7 +144,7 @@ def main() -> int:
                 elif it[0] == "close":
                     stop = True
             if records:
-                writer.write_records(records)
+                writer.write_values(records)
             for n in acks:
                 out.write(struct.pack(">Q", n))
                 out.flush()
