@@ -157,3 +157,29 @@ def test_other_requests_go_to_a_backend_only_when_they_are_of_its_api():
     assert url("/v1/models") == ("https://gw.example/anthropic/v1/models", False)
     assert url("/api/claude_cli/bootstrap") == ("https://api.anthropic.com/api/claude_cli/bootstrap", True)
     assert url("/api/event_logging/batch")[1] is True
+
+
+def test_a_routing_decision_is_made_once_a_model_and_each_calls_own_query_still_applies():
+    from dario.core.call import Call, CallContext
+    from dario.pipeline.routing import route_call
+    from dario.protocols import adapter
+
+    gem = Backend("gemini", "gemini", "https://generativelanguage.googleapis.com", ["AIzaDario"])
+    router = Router({"gemini": gem, **BACKENDS})
+
+    def routed(path, query="", stream=False, forced=None, model="gemini-2.5-flash", proto="gemini"):
+        call = Call(None, CallContext(forced_model=forced), adapter(proto), "generate", path, query)
+        call.model_requested, call.stream = model, stream
+        route_call(router, call)
+        return call
+
+    gen = "/v1beta/models/gemini-2.5-flash:generateContent"
+    first, again = routed(gen, "alt=json"), routed(gen, "x=1")
+    assert first.route is again.route and len(router.decided) == 1  # the second call was not routed anew
+    assert first.url.endswith(":generateContent?alt=json") and again.url.endswith(":generateContent?x=1")
+    assert routed(gen).url.endswith(":generateContent")  # no query: none carried over from an earlier call
+    streamed = routed("/v1beta/models/gemini-2.5-flash:streamGenerateContent", stream=True)
+    assert streamed.url.endswith(":streamGenerateContent?alt=sse") and len(router.decided) == 2
+    chat = routed("/v1/chat/completions", model="gpt-4o", proto="openai")
+    forced = routed("/v1/chat/completions", model="gpt-4o", proto="openai", forced="groq:llama-3")
+    assert chat.route.backend.name == "openai" and forced.route.backend.name == "groq" and forced.model == "llama-3"

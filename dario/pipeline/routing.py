@@ -40,6 +40,9 @@ class Router:
         self.backends = backends
         self.default = default
         self.aliases = {**BUILTIN_ALIASES, **(aliases or {})}
+        # (model asked for, client protocol, endpoint, path, stream) -> (route, model, outbound, url):
+        # a run's calls ask for a few models, and the backends do not change while it runs
+        self.decided: dict[tuple, tuple] = {}
 
     def resolve(self, model: str) -> Route:
         if not isinstance(model, str) or not model.strip():
@@ -153,12 +156,20 @@ def route_call(router: Router, call) -> None:
         else:
             call.route, call.url = passthrough(ctx.target, "other"), _own_query(call, ctx.target)
         return
+    asked = ctx.forced_model or call.model_requested
+    key = None if ctx.target or ctx.observe else (asked, call.inbound.name, call.endpoint, call.path, call.stream)
+    decided = router.decided.get(key) if key is not None else None
+    if decided is not None:
+        call.route, call.model, call.outbound, call.url = decided
+        if call.query and call.url is not None and not call.translated:
+            call.url = call.outbound.with_query(call.url, call.query)
+        return
     if ctx.observe or (ctx.target and not ctx.forced_model
                        and router.for_host(urlsplit(ctx.target).netloc) is None):
         route = passthrough(ctx.target, call.inbound.name)
     else:
         try:
-            route = router.resolve(ctx.forced_model or call.model_requested)
+            route = router.resolve(asked)
         except RoutingError as e:
             if not (ctx.target and not ctx.forced_model):
                 raise CallError(404, str(e), etype="not_found_error" if call.inbound.name == "anthropic"
@@ -174,8 +185,12 @@ def route_call(router: Router, call) -> None:
         call.url = None  # no such endpoint in the backend's protocol: estimated locally
     else:
         call.url = call.outbound.url(route.backend.base_url, call.endpoint, call.path, call.model, call.stream)
-        if call.query and not call.translated:
-            call.url = call.outbound.with_query(call.url, call.query)
+    if key is not None:
+        if len(router.decided) >= 1024:  # model names made up per call: a cache that never hits, kept small
+            router.decided.clear()
+        router.decided[key] = (call.route, call.model, call.outbound, call.url)
+    if call.query and call.url is not None and not call.translated and not route.passthrough:
+        call.url = call.outbound.with_query(call.url, call.query)
 
 
 def _own_query(call, target: str) -> str:

@@ -85,8 +85,8 @@ class BrowserGuard:
 
     def refusal(self, method: str, headers, llm_endpoint: bool) -> tuple[int, str] | None:
         """(status, message) when a request to a keyless listener must be refused, else None."""
-        name = _host_name(headers.get("Host", ""))
-        if not (is_loopback_name(name) or name in self.allowed_hosts):
+        name, loopback = _host_verdict(headers.get("Host", ""))
+        if not (loopback or name in self.allowed_hosts):
             return 403, (f"dario: Host {name!r} is not a loopback name; a keyless dario answers only "
                          "localhost/127.0.0.1 (add it to config.json security.allowed_hosts to allow it)")
         origin = headers.get("Origin")
@@ -96,7 +96,20 @@ class BrowserGuard:
             return 403, (f"dario: requests from a web page (Origin {origin!r}) are refused; "
                          "add it to config.json security.allowed_origins to allow it")
         if llm_endpoint and method == "POST":
-            ctype = headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
-            if not (ctype in JSON_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))):
+            ctype, is_json = _ctype_verdict(headers.get("Content-Type", ""))
+            if not is_json:
                 return 415, f"dario: the body must be application/json, not {ctype or 'untyped'}"
         return None
+
+
+# A listener meets a handful of Host and Content-Type values, on every call: each is judged once.
+@functools.lru_cache(maxsize=256)
+def _host_verdict(host_header: str) -> tuple[str, bool]:
+    name = _host_name(host_header)
+    return name, is_loopback_name(name)
+
+
+@functools.lru_cache(maxsize=256)
+def _ctype_verdict(header: str) -> tuple[str, bool]:
+    ctype = header.split(";", 1)[0].strip().lower()
+    return ctype, ctype in JSON_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))

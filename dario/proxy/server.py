@@ -69,6 +69,7 @@ class ProxyApp:
     def __init__(self, pipeline: Pipeline, api_key: str, guard: BrowserGuard, home: str, context: CallContext) -> None:
         self.pipeline, self.api_key, self.guard, self.home, self.context = pipeline, api_key, guard, home, context
         self._gets = {"/v1/models": self._models, "/models": self._models, "/health": self._health}
+        self._contexts: dict[str | None, CallContext] = {}
 
     async def __call__(self, request: Request) -> Response | StreamResponse:
         expected = self.api_key
@@ -97,9 +98,16 @@ class ProxyApp:
         return _error(request, 404, f"dario: no such endpoint {method} {path}")
 
     def _ctx(self, request: Request) -> CallContext:
-        base = self.context
-        return CallContext(source="proxy", run_id=base.run_id, client=request.headers.get("user-agent"),
-                           forced_model=base.forced_model, run_tokens=base.run_tokens)
+        """The call's context: one per client name (a CallContext is never changed once made)."""
+        client = request.headers.get("user-agent")
+        ctx = self._contexts.get(client)
+        if ctx is None:
+            if len(self._contexts) >= 256:
+                self._contexts.clear()
+            base = self.context
+            ctx = self._contexts[client] = CallContext(source="proxy", run_id=base.run_id, client=client,
+                                                       forced_model=base.forced_model, run_tokens=base.run_tokens)
+        return ctx
 
     async def _health(self, request: Request) -> Response:
         return json_response({"status": "ok", "version": __version__, "backends": sorted(self.pipeline.backends),
