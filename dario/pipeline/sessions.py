@@ -93,8 +93,16 @@ def messages_of(protocol: str, body: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _chain(h: bytes, msg: tuple[str, str]) -> bytes:
-    return hashlib.sha256(h + msg[0].encode() + b"\x00" + msg[1].encode("utf-8", "replace")).digest()
+_ROLE = {r: r.encode() + b"\x00" for r in ("system", "user", "assistant")}  # what messages_of gives
+
+
+def _prefix_hashes(msgs: list[tuple[str, str]]) -> list[bytes]:
+    """h_k = H(h_{k-1}, role_k, text_k): the hash of each prefix of the conversation, in one pass."""
+    out, h, sha = [], b"", hashlib.sha256
+    for role, text in msgs:
+        h = sha(h + _ROLE[role] + text.encode("utf-8", "replace")).digest()
+        out.append(h)
+    return out
 
 
 MIN_TASK_TEXT = 24  # a tool argument shorter than this is too common to name a sub-agent's prompt
@@ -160,12 +168,14 @@ class Conversations:
         if not isinstance(body, dict):
             return Turn(None)
         msgs = messages_of(protocol, body)
-        if not any(role != "system" for role, _ in msgs):
+        first = None  # the first user text: what a sub-agent's spawning tool call will quote
+        for role, text in msgs:
+            if role == "user":
+                first = text
+                break
+        if first is None and all(role == "system" for role, _ in msgs):
             return Turn(None)
-        hashes, h = [], b""
-        for m in msgs:
-            h = _chain(h, m)
-            hashes.append(h)
+        hashes = _prefix_hashes(msgs)
         found = None
         for k in range(len(msgs) - 1, 0, -1):  # the longest earlier call this one extends
             if msgs[k][0] == "assistant":
@@ -177,8 +187,7 @@ class Conversations:
         if opened is None:
             opened = self._open[run_id] = deque(maxlen=self.max_open)
         if found is None:
-            first = next((text for role, text in msgs if role == "user"), "")
-            opened.append((turn.conversation, first[:8192]))
+            opened.append((turn.conversation, (first or "")[:8192]))
         elif opened:
             for text in _last_tool_texts(protocol, body):
                 for item in list(opened):
