@@ -70,3 +70,27 @@ def test_shim_records_tokens_of_a_stream_without_include_usage(home, upstream):
     store = TelemetryStore(home / "telemetry.db")
     row = store.calls_for_run(store.last_run_id())[-1]
     assert (row["input_tokens"], row["output_tokens"], row["cache_read_tokens"]) == RECORDED
+
+
+def test_the_usage_request_is_added_to_the_clients_own_bytes_when_the_model_is_unchanged(upstream):
+    from dario.protocols import adapter
+    oai = adapter("openai")
+    raw = b'{"model": "m", "messages": [{"role": "user", "content": "h\\u00e9"}], "stream": true}\n'
+    spliced = oai.usage_request_spliced(raw, json.loads(raw))
+    assert spliced.startswith(raw.rstrip()[:-1]) and json.loads(spliced) == {**json.loads(raw),
+                                                                               "stream_options": {"include_usage": True}}
+    assert oai.usage_request_spliced(b'{"model":"m","stream":true,"stream_options":{}}',
+                                     {"model": "m", "stream": True, "stream_options": {}}) is None
+    utf16 = json.dumps({"model": "m", "stream": True}).encode("utf-16")
+    assert oai.usage_request_spliced(utf16, {"model": "m", "stream": True}) is None
+    server, rec = start_proxy(upstream.url)
+    try:  # the default backend, same model: the client's body, plus the one field
+        client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+        chunks = list(client.chat.completions.create(model="m", messages=MSG, stream=True))
+        sent = upstream.requests[-1]
+        r = _wait(rec.records, 1)[-1]
+    finally:
+        server.stop()
+    assert all(c.usage is None for c in chunks)
+    assert sent.body == {"model": "m", "messages": MSG, "stream": True, "stream_options": {"include_usage": True}}
+    assert (r.input_tokens, r.output_tokens) == RECORDED[:2]

@@ -23,7 +23,9 @@ def request_payload(call: Call) -> None:
         asked = call.inbound.with_usage_requested(call.body)
         if asked is not None:  # the client's stream stays as it asked; the record gets its tokens
             call.notes["hide_usage"] = True
-            call.payload = _dumps(call.inbound.with_model(asked, call.model))
+            spliced = call.inbound.usage_request_spliced(call.raw, call.body) \
+                if call.model == call.model_requested else None
+            call.payload = spliced or _dumps(call.inbound.with_model(asked, call.model))
         elif call.model == call.model_requested:
             call.payload = call.raw  # nothing to change
         else:

@@ -161,6 +161,10 @@ class Adapter:
         by `usage_hider()`, so it gets exactly the stream it asked for."""
         return None
 
+    def usage_request_spliced(self, raw: bytes, body: dict) -> bytes | None:
+        """with_usage_requested's body as bytes made from the client's own, or None (no such splice)."""
+        return None
+
     def usage_hider(self):
         """feed(SSEEvent) -> [bytes] / finish() -> []: the stream minus the usage dario added."""
         raise NotImplementedError

@@ -79,6 +79,8 @@ class UsageHider:
     __slots__ = ()
 
     def feed(self, ev: SSEEvent) -> list[bytes]:
+        if '"usage"' not in ev.data:  # most events: no usage to take off, nothing to parse
+            return [frame(ev.data, ev.event)]
         data = event_json(ev)
         if data is None or data.get("usage") is None:
             return [frame(ev.data, ev.event)]
@@ -116,6 +118,16 @@ class OpenAIChatAdapter(Adapter):
         if not body.get("stream") or (isinstance(opts, dict) and opts.get("include_usage")):
             return None
         return dict(body, stream_options={**(opts if isinstance(opts, dict) else {}), "include_usage": True})
+
+    def usage_request_spliced(self, raw: bytes, body: dict) -> bytes | None:
+        """The client's own bytes with `stream_options` added at the end of its object, when it had
+        none: the rest goes as sent, and no re-serialising. None: re-serialise (with_usage_requested)."""
+        if "stream_options" in body:
+            return None
+        end = raw.rstrip()
+        if not (end.endswith(b"}") and raw.lstrip().startswith(b"{")) or len(body) == 0:
+            return None  # not UTF-8 JSON text ending its object here (a UTF-16 body), or {} (no comma)
+        return end[:-1] + b',"stream_options":{"include_usage":true}}'
 
     def usage_hider(self) -> UsageHider:
         return UsageHider()
