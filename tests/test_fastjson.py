@@ -60,3 +60,21 @@ def test_field_of_reads_one_top_level_field_and_nothing_deeper():
     assert field_of(b'{"usage": null}', "usage") is None and field_of(b'{"x": 1}', "usage") is None
     assert field_of(b'[{"usage": 1}]', "usage") is None and field_of(b"not json", "usage") is None
     assert field_of(b'{"t": "\\ud83d", "usage": {"n": 1}}', "usage") == {"n": 1}  # via the fallback
+
+
+def test_decode_says_when_the_standard_library_decoded_and_dumps_then_refuses_what_is_not_finite():
+    from dario.core.fastjson import decode, dumps
+    assert decode(b'{"a": 1}') == ({"a": 1}, True)
+    big, exact = decode(b'{"t": 1e400}')
+    assert big == {"t": math.inf} and exact is False
+    with pytest.raises(ValueError):
+        dumps(big, exact=False)  # json.dumps(allow_nan=False): never "Infinity" on the wire
+    assert dumps({"a": "é", "n": [1, 2.5, None]}) == '{"a":"é","n":[1,2.5,null]}'.encode()
+    assert json.loads(dumps({"t": "\ud83d"})) == {"t": "\ud83d"}  # a lone surrogate: escaped by json
+
+
+@settings(max_examples=200, deadline=None)
+@given(values)
+def test_dumps_writes_what_json_reads_back_as_the_same_value(v):
+    from dario.core.fastjson import dumps
+    assert repr(json.loads(dumps(v))) == repr(v)

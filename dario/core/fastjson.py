@@ -31,11 +31,17 @@ _STD = json.JSONDecoder(parse_constant=_no_constants).decode
 
 def loads(data: bytes | str) -> Any:
     """Raises ValueError (UnicodeDecodeError among them) or RecursionError, as `json.loads` does."""
+    return decode(data)[0]
+
+
+def decode(data: bytes | str) -> tuple[Any, bool]:
+    """(the value, whether msgspec decoded it). False: the standard library did, and the value may
+    hold what msgspec cannot write back (a float out of range, 1e400, is inf there): see dumps()."""
     try:
-        return _decode(data)
+        return _decode(data), True
     except msgspec.DecodeError:
         pass
-    return _STD(data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass"))
+    return _STD(data if isinstance(data, str) else data.decode(json.detect_encoding(data), "surrogatepass")), False
 
 
 def loads_object(data: bytes | str) -> dict | None:
@@ -45,6 +51,24 @@ def loads_object(data: bytes | str) -> dict | None:
     except (ValueError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
+
+
+_encode = msgspec.json.encode
+
+
+def dumps(obj: Any, exact: bool = True) -> bytes:
+    """Compact UTF-8 JSON (msgspec's, 4x json.dumps). msgspec writes a float that is not finite as
+    null, so a value decode() did not decode exactly (`exact` False) goes to json.dumps, which
+    refuses it (ValueError); so does a string msgspec cannot write as UTF-8 (a lone surrogate),
+    which json.dumps escapes."""
+    if exact:
+        try:
+            return _encode(obj)
+        except UnicodeEncodeError:
+            pass
+        except (TypeError, OverflowError) as e:
+            raise ValueError(str(e)) from None
+    return json.dumps(obj, allow_nan=False).encode()
 
 
 @lru_cache(maxsize=None)

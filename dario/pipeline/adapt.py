@@ -5,8 +5,7 @@ out byte for byte, only the model changing when the route renames it.
 
 from __future__ import annotations
 
-import json
-
+from dario.core import fastjson
 from dario.core.call import Call
 from dario.core.errors import CallError
 
@@ -25,11 +24,11 @@ def request_payload(call: Call) -> None:
             call.notes["hide_usage"] = True
             spliced = call.inbound.usage_request_spliced(call.raw, call.body) \
                 if call.model == call.model_requested else None
-            call.payload = spliced or _dumps(call.inbound.with_model(asked, call.model))
+            call.payload = spliced or _dumps(call.inbound.with_model(asked, call.model), call)
         elif call.model == call.model_requested:
             call.payload = call.raw  # nothing to change
         else:
-            call.payload = _dumps(call.inbound.with_model(call.body, call.model))
+            call.payload = _dumps(call.inbound.with_model(call.body, call.model), call)
         return
     from dario.pipeline.translate import TranslationError
     try:
@@ -38,16 +37,16 @@ def request_payload(call: Call) -> None:
             call.notes["not_carried"] = not_carried
         internal = call.inbound.request_to_internal(call.body, call.model)
         internal["stream"] = call.stream  # the call's own flag: Gemini says it in the path, not the body
-        call.payload = _dumps(call.outbound.request_from_internal(internal, call.model))
+        call.payload = _dumps(call.outbound.request_from_internal(internal, call.model), call)
     except TranslationError as e:
         raise CallError(400, f"cannot translate this request: {e}") from None
     except _BAD_INPUT as e:
         raise CallError(400, f"cannot translate this request: {type(e).__name__}: {str(e)[:200]}") from None
 
 
-def _dumps(obj) -> bytes:
+def _dumps(obj, call: Call) -> bytes:
     try:
-        return json.dumps(obj, allow_nan=False).encode()
+        return fastjson.dumps(obj, exact="json_inexact" not in call.notes)
     except (ValueError, OverflowError) as e:
         raise CallError(400, f"cannot send this request: {e}") from None
     except RecursionError:
@@ -59,7 +58,7 @@ def response_body(call: Call, parsed: dict) -> bytes:
     model = call.model_requested
     try:
         internal = call.outbound.response_to_internal(parsed, model)
-        return json.dumps(call.inbound.response_from_internal(internal, model, call.body)).encode()
+        return fastjson.dumps(call.inbound.response_from_internal(internal, model, call.body))
     except _BAD_INPUT as e:
         raise CallError(502, f"dario: upstream {call.backend} answered with a body dario cannot translate: "
                              f"{type(e).__name__}") from None

@@ -42,7 +42,9 @@ def _why(e: BaseException) -> str:
 def parse(call: Call) -> None:
     """Fill body, model and stream; an LLM call only."""
     try:
-        body = fastjson.loads(call.raw) if call.raw else None
+        body, exact = fastjson.decode(call.raw) if call.raw else (None, True)
+        if not exact:
+            call.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
     except RecursionError:
         raise CallError(400, "request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
