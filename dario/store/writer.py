@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import marshal
+import operator
 import struct
 import sys
 from dataclasses import fields
@@ -54,9 +55,11 @@ def read_frame(f: BinaryIO) -> Any | None:
     return marshal.loads(data)
 
 
+_VALUES = operator.itemgetter(*FIELDS)  # in C: a record's values, for every record the thread hands on
+
+
 def as_values(rec: CallRecord) -> tuple:
-    d = rec.__dict__
-    return tuple(d[name] for name in FIELDS)
+    return _VALUES(rec.__dict__)
 
 
 class RowWriter:
