@@ -94,3 +94,19 @@ def test_the_usage_request_is_added_to_the_clients_own_bytes_when_the_model_is_u
     assert all(c.usage is None for c in chunks)
     assert sent.body == {"model": "m", "messages": MSG, "stream": True, "stream_options": {"include_usage": True}}
     assert (r.input_tokens, r.output_tokens) == RECORDED[:2]
+
+
+def test_the_hidden_usage_chunk_stays_hidden_however_the_stream_is_cut(upstream):
+    # whole events without usage are relayed as they came; a cut event, or one naming usage, is parsed
+    for size in (7, 64, 10_000):
+        upstream.fail_next(rechunk=size)
+        server, rec = start_proxy(upstream.url)
+        try:
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key="x", max_retries=0)
+            chunks = list(client.chat.completions.create(model="m", messages=MSG, stream=True))
+            r = _wait(rec.records, 1)[-1]
+        finally:
+            server.stop()
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == ANSWER, size
+        assert all(c.usage is None for c in chunks) and all(c.choices for c in chunks), size
+        assert (r.input_tokens, r.output_tokens) == RECORDED[:2], size

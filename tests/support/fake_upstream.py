@@ -53,6 +53,7 @@ class Fault:
     stall_after_events: int | None = None  # stream: go quiet for `stall` seconds after N events
     stall: float = 0.0
     event_gap: float = 0.0  # stream: seconds between events
+    rechunk: int | None = None  # stream: the bytes cut every N bytes, wherever that falls in an event
 
 
 @dataclass
@@ -476,6 +477,13 @@ class FakeUpstream:
         resp = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache",
                                            **self._rate_headers(request)})
         await resp.prepare(request)
+        if fault and fault.rechunk:
+            data = b"".join(frames)
+            for i in range(0, len(data), fault.rechunk):
+                await resp.write(data[i:i + fault.rechunk])
+                await asyncio.sleep(0.002)  # each piece its own read on the other side
+            await resp.write_eof()
+            return resp
         for i, f in enumerate(frames):
             if fault and fault.drop_after_events is not None and i >= fault.drop_after_events:
                 request.transport.close()
