@@ -102,7 +102,7 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
     # per event when translating or hiding the usage dario asked for; else chunks relayed as they come
     translator = (adapt.StreamTranslator(call) if call.translated
                   else call.inbound.usage_hider() if call.notes.get("hide_usage") else None)
-    hiding = translator is not None and not call.translated
+    hider = translator if call.notes.get("hide_usage") and not call.translated else None
     resp = web.StreamResponse(status=up.status, headers=headers)
     await resp.prepare(call.request)
     parser, meter = SSEParser(), call.outbound.meter()
@@ -136,8 +136,7 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
     try:
         async for chunk in up.chunks():
             # hiding the usage dario asked for: whole events that cannot hold it are relayed as they came
-            if translator is None or (hiding and b'"usage"' not in chunk and chunk.endswith(b"\n\n")
-                                      and parser.at_boundary):
+            if translator is None or (hider is not None and parser.at_boundary and hider.passes(chunk)):
                 await send(chunk)  # relay first, then look
                 for ev in parser.feed(chunk):
                     meter.feed(ev)

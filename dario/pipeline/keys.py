@@ -236,14 +236,13 @@ class KeyPool:
         s = self.states[choice.index]
         s.in_flight = max(0, s.in_flight - 1)
         now = self._clock()
-        if len(self.states) == 1 and status not in LIMITED:
-            s.probing, s.strikes = False, 0  # one key: no headroom to order keys by, so no headers to read
-            return
-        dims, retry_after = parse_limits(headers, now, time.time())
-        for dim, (remaining, limit, reset_at) in dims.items():
-            old = s.dims.get(dim) or [None, None, None]
-            s.dims[dim] = [remaining if remaining is not None else old[0], limit or old[1],
-                           reset_at if reset_at is not None else old[2]]
+        retry_after = None
+        if len(self.states) > 1 or status in LIMITED:  # one key answered: no headroom to order keys by
+            dims, retry_after = parse_limits(headers, now, time.time())
+            for dim, (remaining, limit, reset_at) in dims.items():
+                old = s.dims.get(dim) or [None, None, None]
+                s.dims[dim] = [remaining if remaining is not None else old[0], limit or old[1],
+                               reset_at if reset_at is not None else old[2]]
         s.probing = False
         if status in LIMITED:
             s.limited += 1

@@ -159,11 +159,20 @@ def route_call(router: Router, call) -> None:
     asked = ctx.forced_model or call.model_requested
     key = None if ctx.target or ctx.observe else (asked, call.inbound.name, call.endpoint, call.path, call.stream)
     decided = router.decided.get(key) if key is not None else None
-    if decided is not None:
-        call.route, call.model, call.outbound, call.url = decided
-        if call.query and call.url is not None and not call.translated:
-            call.url = call.outbound.with_query(call.url, call.query)
-        return
+    if decided is None:
+        decided = _decide(router, call, asked)
+        if key is not None:
+            if len(router.decided) >= 1024:  # model names made up per call: a cache that never hits, kept small
+                router.decided.clear()
+            router.decided[key] = decided
+    call.route, call.model, call.outbound, call.url = decided
+    if call.query and call.url is not None and not call.translated and not call.route.passthrough:
+        call.url = call.outbound.with_query(call.url, call.query)
+
+
+def _decide(router: Router, call, asked: str) -> tuple:
+    """(route, model sent upstream, the backend's adapter, URL without the call's own query) of an LLM call."""
+    ctx = call.ctx
     if ctx.observe or (ctx.target and not ctx.forced_model
                        and router.for_host(urlsplit(ctx.target).netloc) is None):
         route = passthrough(ctx.target, call.inbound.name)
@@ -175,23 +184,15 @@ def route_call(router: Router, call) -> None:
                 raise CallError(404, str(e), etype="not_found_error" if call.inbound.name == "anthropic"
                                 else None) from None
             route = passthrough(ctx.target, call.inbound.name)
-    call.route = route
-    call.model = route.model or call.model_requested
-    call.outbound = adapter(call.inbound.name) if route.passthrough else \
-        route.backend.adapter_for(call.inbound.name, call.model)
+    model = route.model or call.model_requested
+    outbound = adapter(call.inbound.name) if route.passthrough else route.backend.adapter_for(call.inbound.name, model)
     if route.passthrough:  # the original URL, minus a dario token posing as a key
-        call.url = _own_query(call, ctx.target)
-    elif call.endpoint not in call.outbound.paths or (call.endpoint == "count_tokens" and call.translated):
-        call.url = None  # no such endpoint in the backend's protocol: estimated locally
+        url = _own_query(call, ctx.target)
+    elif call.endpoint not in outbound.paths or (call.endpoint == "count_tokens" and outbound is not call.inbound):
+        url = None  # no such endpoint in the backend's protocol: estimated locally
     else:
-        call.url = call.outbound.url(route.backend.base_url, call.endpoint, call.path, call.model, call.stream)
-    if key is not None:
-        if len(router.decided) >= 1024:  # model names made up per call: a cache that never hits, kept small
-            router.decided.clear()
-        router.decided[key] = (call.route, call.model, call.outbound, call.url)
-    if call.query and call.url is not None and not call.translated and not route.passthrough:
-        call.url = call.outbound.with_query(call.url, call.query)
-
+        url = outbound.url(route.backend.base_url, call.endpoint, call.path, model, call.stream)
+    return route, model, outbound, url
 
 def _own_query(call, target: str) -> str:
     """A passthrough URL: the client's own query, minus any parameter that is a dario token

@@ -166,7 +166,8 @@ class Adapter:
         return None
 
     def usage_hider(self):
-        """feed(SSEEvent) -> [bytes] / finish() -> []: the stream minus the usage dario added."""
+        """feed(SSEEvent) -> [bytes] / finish() -> []: the stream minus the usage dario added;
+        passes(chunk) -> bool: a chunk of whole events it would relay unchanged."""
         raise NotImplementedError
 
     def count_tokens_answer(self, n: int) -> dict:

@@ -78,6 +78,12 @@ class UsageHider:
 
     __slots__ = ()
 
+    @staticmethod
+    def passes(chunk: bytes) -> bool:
+        """Whole events (the stream's own framing, at an event's end) that cannot name usage: relayed
+        as they came, unparsed. The caller knows whether the chunk began at an event's start."""
+        return b'"usage"' not in chunk and chunk.endswith(b"\n\n")
+
     def feed(self, ev: SSEEvent) -> list[bytes]:
         if '"usage"' not in ev.data:  # most events: no usage to take off, nothing to parse
             return [frame(ev.data, ev.event)]

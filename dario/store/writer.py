@@ -32,10 +32,9 @@ from dario.store.telemetry import CALL_COLUMNS, prepare_body
 log = logging.getLogger("dario.telemetry")
 FIELDS = tuple(f.name for f in fields(CallRecord))  # CallRecord's, in order: a call item's values
 _LEN = struct.Struct(">I")
-COLUMNS = tuple(CALL_COLUMNS)  # the calls table's, in this order
-_COL_IDX = tuple(FIELDS.index(c) for c in COLUMNS)
-_STREAM, _REQ, _RESP = COLUMNS.index("stream"), FIELDS.index("request_body"), FIELDS.index("response_body")
-_MAY_ECHO_A_KEY = tuple(COLUMNS.index(c) for c in ("error", "path", "client"))  # query strings, error texts
+_COL_IDX = tuple(FIELDS.index(c) for c in CALL_COLUMNS)  # the calls table's, in its order
+_STREAM, _REQ, _RESP = CALL_COLUMNS.index("stream"), FIELDS.index("request_body"), FIELDS.index("response_body")
+_MAY_ECHO_A_KEY = tuple(CALL_COLUMNS.index(c) for c in ("error", "path", "client"))  # query strings, error texts
 
 
 def frame(obj: Any) -> bytes:
@@ -84,7 +83,7 @@ class RowWriter:
             log.warning("telemetry: could not record %s: %s", kind, e)
 
     def row(self, values: Sequence) -> tuple[list, tuple | None]:
-        """(the calls row, in COLUMNS order; the bodies row, or None) of one record's values."""
+        """(the calls row, in CALL_COLUMNS order; the bodies row, or None) of one record's values."""
         if len(values) != len(FIELDS):
             raise ValueError(f"{len(values)} values, not {len(FIELDS)}")
         call = [values[i] for i in _COL_IDX]

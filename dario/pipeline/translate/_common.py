@@ -82,11 +82,9 @@ def as_dict(v: Any) -> dict:
 
 def typed_event(ev) -> tuple[dict, str | None] | None:
     """An SSE event's JSON object and its type (from the data, else the event name), or None."""
-    obj = load_object(ev.data)
+    obj = loads_object(ev.data)
     return None if obj is None else (obj, obj.get("type") or ev.event)
 
-
-load_object = loads_object  # an SSE event's JSON object, or None (junk, a list, [DONE])
 
 
 class InternalEvents:
