@@ -279,9 +279,27 @@ def test_payload_that_throws_or_prints_fails(tmp_path, monkeypatch, script, expe
         pytest.skip("node not installed")
     bad = tmp_path / "payload.cjs"
     bad.write_text(script)
+    shutil.copy(launcher_env.PAYLOAD.parent / "relay.cjs", tmp_path / "relay.cjs")
     monkeypatch.setattr(launcher_env, "PAYLOAD", bad)
     row = env.check_payload(make_context(tmp_path / "h"))
     assert row.status == "fail" and expect in row.detail
+
+
+def test_payload_whose_relay_is_missing_fails(tmp_path, monkeypatch):
+    """The stub loads its relay only on a program's first call: the doctor loads it too, or a broken
+    install would look fine until then (and every call would go unseen)."""
+    from dario.doctor import env, make_context
+    from dario.launcher import env as launcher_env
+
+    if not shutil.which("node"):
+        pytest.skip("node not installed")
+    shutil.copy(launcher_env.PAYLOAD, tmp_path / "payload.cjs")
+    monkeypatch.setattr(launcher_env, "PAYLOAD", tmp_path / "payload.cjs")
+    ctx = make_context(tmp_path / "h")
+    row = env.check_payload(ctx)
+    assert row.status == "fail" and "relay.cjs" in row.detail
+    shutil.copy(ROOT / "dario" / "js_payload" / "relay.cjs", tmp_path)
+    assert env.check_payload(ctx).status == "ok"
 
 
 def test_security_rows_ok_for_a_loopback_proxy_and_no_ca(tmp_path):

@@ -452,13 +452,19 @@ def test_the_injectors_bytecode_is_written_even_under_pythondontwritebytecode(tm
     from dario.launcher import env as launcher_env
     copy = tmp_path / "injector"
     shutil.copytree(launcher_env.INJECTOR_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    pyc = {n: importlib.util.cache_from_source(str(copy / n)) for n in ("sitecustomize.py", "_dario_injector.py")}
+    names = ("sitecustomize.py", "_dario_injector.py", "_dario_patches.py")
+    pyc = {n: importlib.util.cache_from_source(str(copy / n)) for n in names}
     child = {"PATH": "/usr/bin:/bin", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPATH": str(copy),
              "DARIO_SHIM_SOCK": str(tmp_path / "no-host.sock"), "DARIO_SHIM_TOKEN": "dario-run-x"}
-    r = subprocess.run([sys.executable, "-c", "import sys; print('_dario_injector' in sys.modules)"],
-                       env=child, capture_output=True, text=True, timeout=30)
-    assert r.stdout.strip() == "True", r.stderr
+    r = subprocess.run([sys.executable, "-c", "import sys; print('_dario_injector' in sys.modules, "
+                        "'_dario_patches' in sys.modules)"], env=child, capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["True", "False"], r.stderr  # the relays are not loaded at start-up
     assert os.path.exists(pyc["_dario_injector.py"])  # the child wrote its own, the flag notwithstanding
+    assert not os.path.exists(pyc["_dario_patches.py"])
+    r = subprocess.run([sys.executable, "-c", "import http.client, sys; print('_dario_patches' in sys.modules, "
+                        "sys.dont_write_bytecode)"], env=child, capture_output=True, text=True, timeout=30)
+    assert r.stdout.split() == ["True", "True"], r.stderr  # loaded with the first patched library; flag restored
+    assert os.path.exists(pyc["_dario_patches.py"])
     assert not os.path.exists(pyc["sitecustomize.py"])  # site.py imported that one before any of our code ran
     monkeypatch.setattr(launcher_env, "INJECTOR_DIR", copy)
     launcher_env.precompile_injector()  # what `dario shim` does before starting the child

@@ -16,7 +16,8 @@ def test_payload_path_with_spaces_still_loads(tmp_path, monkeypatch):
     """NODE_OPTIONS splits on spaces: an install under such a path gets a private copy without."""
     spaced = tmp_path / "My Apps" / "dario"
     spaced.mkdir(parents=True)
-    shutil.copy(child_env_mod.PAYLOAD, spaced / "payload.cjs")
+    for part in child_env_mod.PAYLOAD.parent.glob("*.cjs"):
+        shutil.copy(part, spaced / part.name)
     monkeypatch.setattr(child_env_mod, "PAYLOAD", spaced / "payload.cjs")
     private = tmp_path / "private"
     private.mkdir()
@@ -30,6 +31,12 @@ def test_payload_path_with_spaces_still_loads(tmp_path, monkeypatch):
     r = subprocess.run(["node", "-e", "process.stdout.write(String(Object.getOwnPropertySymbols(globalThis)"
                         ".some(s => String(s).includes('dario'))))"], env=built.env, capture_output=True,
                        text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout == "true", r.stderr
+    # and the relay it loads on the first fetch comes from beside it, in the private copy
+    relay = str(private / "relay.cjs")
+    r = subprocess.run(["node", "-e", "fetch('http://127.0.0.1:9/').catch(() => {}).finally(() => "
+                        f"process.stdout.write(String(Object.keys(require.cache).includes({relay!r}))))"],
+                       env=built.env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout == "true", r.stderr
 
 

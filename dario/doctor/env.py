@@ -98,7 +98,9 @@ def check_payload(ctx: Context) -> Row:
     node = shutil.which("node")
     if not node:
         return Row("payload", WARN, f"present but not load-tested (no node): {PAYLOAD}")
-    r = subprocess.run([node, "--require", str(PAYLOAD), "-e", ""], capture_output=True, text=True,
+    # the stub at start-up, and the relay it loads on a program's first call (beside it)
+    r = subprocess.run([node, "--require", str(PAYLOAD), "-e", "require(process.argv[1])",
+                        str(PAYLOAD.parent / "relay.cjs")], capture_output=True, text=True,
                        timeout=CHILD_TIMEOUT, env=_clean_env(), stdin=subprocess.DEVNULL)
     return _child_result("payload", "node --require payload", r, f"loads cleanly in node ({PAYLOAD})")
 

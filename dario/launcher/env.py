@@ -53,9 +53,9 @@ def _payload_path(private_dir: str) -> str:
     # NODE_OPTIONS splits on spaces; a path with one is copied somewhere without
     path = str(PAYLOAD)
     if " " in path:
-        copy = Path(private_dir) / "payload.cjs"
-        copy.write_bytes(PAYLOAD.read_bytes())
-        path = str(copy)
+        for part in PAYLOAD.parent.glob("*.cjs"):  # the stub and the relay it loads from beside it
+            (Path(private_dir) / part.name).write_bytes(part.read_bytes())
+        path = str(Path(private_dir) / PAYLOAD.name)
     return path
 
 
@@ -67,7 +67,7 @@ def precompile_injector() -> None:
     try:
         import importlib.util
         import py_compile
-        for name in ("sitecustomize.py", "_dario_injector.py"):
+        for name in ("sitecustomize.py", "_dario_injector.py", "_dario_patches.py"):
             src = INJECTOR_DIR / name
             pyc = Path(importlib.util.cache_from_source(str(src)))
             if not pyc.exists() or pyc.stat().st_mtime < src.stat().st_mtime:
