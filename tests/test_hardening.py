@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -363,13 +364,36 @@ def test_stale_runtime_dirs_are_swept_and_live_ones_kept(tmp_path):
     assert live.exists() and foreign.exists()
 
 
+def test_runtime_dir_parent_is_memory_backed_when_there_is_one(request, monkeypatch):
+    """The private dir goes where each child's hello file is cheap to create: XDG_RUNTIME_DIR when it is
+    ours and 0700, else a sticky /dev/shm, else /tmp; never a shared dir anyone could move it out of."""
+    from dario.shim.host import runtime_parents
+    short = Path(tempfile.mkdtemp(prefix="rt-", dir="/tmp"))  # a runtime dir's path must stay short
+    request.addfinalizer(lambda: shutil.rmtree(short, ignore_errors=True))
+    xdg = short / "xdg"
+    xdg.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(xdg))
+    assert runtime_parents()[0] == str(xdg)
+    xdg.chmod(0o755)  # readable by others: not a private runtime dir
+    assert str(xdg) not in runtime_parents()
+    shared = short / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # world-writable without the sticky bit: refused
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
+    assert str(shared) not in runtime_parents()
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    expected = [p for p in ("/dev/shm", "/tmp") if os.path.isdir(p) and os.stat(p).st_mode & 0o1000]
+    assert runtime_parents() == expected
+
+
 def test_a_sigkilled_launcher_dir_is_swept_by_the_next_run(home):
+    from dario.shim.host import runtime_parents
     proc = subprocess.Popen(dario_cmd("shim", "--", "sleep", "30"), env=base_env(home), cwd=str(home))
     try:
         end = time.time() + 20
         mine = []
         while time.time() < end and not mine:
-            mine = [p for p in Path("/tmp").glob("dario-*") if (p / "owner").exists()
+            mine = [p for p in Path(runtime_parents()[0]).glob("dario-*") if (p / "owner").exists()
                     and (p / "owner").read_text().split()[0] == str(proc.pid)]
             time.sleep(0.05)
         assert mine

@@ -72,14 +72,18 @@ def key_env_refs(cfg: Config) -> list[str]:
 
 
 def print_env(cmd: list[str], cfg: Config, opts: ShimOptions, out=sys.stdout) -> int:
+    import tempfile
+    from dario.shim.host import runtime_parents
     kind = detect(cmd[0])
-    child = build_child_env(dict(os.environ), socket_path="/tmp/dario-XXXXXX/host.sock", token="<token>",
-                            fallback="http://127.0.0.1:<port>/t/<token>/",
-                            hosts=intercepted_hosts(cfg, dict(os.environ), opts.intercept),
-                            strict=strict_hosts(cfg, opts), private_dir="/tmp", observe=opts.observe,
-                            key_env_refs=key_env_refs(cfg), https_proxy="http://dario:<token>@127.0.0.1:<port>",
-                            ca_bundle="/tmp/dario-XXXXXX/ca-bundle.pem",
-                            node_ca="/tmp/dario-XXXXXX/node-extra-ca.pem", base_url=opts.base_url, kind=kind.kind)
+    private = f"{runtime_parents()[0]}/dario-XXXXXX"
+    with tempfile.TemporaryDirectory() as scratch:  # where a payload under a spaced path would be copied
+        child = build_child_env(dict(os.environ), socket_path=f"{private}/host.sock", token="<token>",
+                                fallback="http://127.0.0.1:<port>/t/<token>/",
+                                hosts=intercepted_hosts(cfg, dict(os.environ), opts.intercept),
+                                strict=strict_hosts(cfg, opts), private_dir=scratch, observe=opts.observe,
+                                key_env_refs=key_env_refs(cfg), https_proxy="http://dario:<token>@127.0.0.1:<port>",
+                                ca_bundle=f"{private}/ca-bundle.pem", node_ca=f"{private}/node-extra-ca.pem",
+                                base_url=opts.base_url, kind=kind.kind)
     print(f"# {cmd[0]}: {kind.kind} ({kind.why})", file=out)
     for name, (value, why) in child.set.items():
         print(f"{name}={value}\n    # {why}", file=out)
