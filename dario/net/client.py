@@ -182,6 +182,12 @@ class Response:
 
     async def read(self, cap: int | None = None) -> bytes:
         """The whole body, or its first `cap` bytes (the rest is dropped, with the connection)."""
+        if self._eof and self._error is None and cap is None:  # all of it came with the head (most do)
+            data = b"".join(self._chunks)
+            self._chunks.clear()
+            self._size = 0
+            self._conn.resume()
+            return data
         parts, n = [], 0
         while cap is None or n < cap:
             data = await self._next()

@@ -132,7 +132,15 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
                 except (ClientGone, RuntimeError, ConnectionError):  # the client left, or the stream ended
                     return
 
-    pinger = asyncio.ensure_future(keep_alive()) if keepalive > 0 else None
+    pinger = None
+
+    def start_pinger() -> None:
+        nonlocal pinger
+        pinger = asyncio.ensure_future(keep_alive())
+
+    # On the loop's next turn: after the first chunk is out when it came with the head (a Task made
+    # before it cost the stream's TTFB), at once when the upstream is still silent.
+    starter = loop.call_soon(start_pinger) if keepalive > 0 else None
     try:
         async for chunk in up.chunks():
             # hiding the usage dario asked for: whole events that cannot hold it are relayed as they came
@@ -176,6 +184,8 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
         await _end_with_error(call, resp, 502, f"dario: upstream {call.backend} sent a stream event dario "
                                                f"cannot translate ({type(e).__name__})")
     finally:
+        if starter is not None:
+            starter.cancel()
         if pinger is not None:
             pinger.cancel()
         call.usage = meter.usage  # the backend's own count, whatever the client's protocol
