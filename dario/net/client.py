@@ -167,6 +167,9 @@ class Response:
             if self._eof:
                 return b""
             await self._waker.wait(self._conn.loop)
+        return self._take()
+
+    def _take(self) -> bytes:
         data = self._chunks.popleft() if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self._size = 0
@@ -182,12 +185,8 @@ class Response:
 
     async def read(self, cap: int | None = None) -> bytes:
         """The whole body, or its first `cap` bytes (the rest is dropped, with the connection)."""
-        if self._eof and self._error is None and cap is None:  # all of it came with the head (most do)
-            data = b"".join(self._chunks)
-            self._chunks.clear()
-            self._size = 0
-            self._conn.resume()
-            return data
+        if self._eof and self._error is None and cap is None:  # it all came with the head (most do): no await
+            return self._take()
         parts, n = [], 0
         while cap is None or n < cap:
             data = await self._next()
