@@ -183,3 +183,37 @@ def test_a_routing_decision_is_made_once_a_model_and_each_calls_own_query_still_
     chat = routed("/v1/chat/completions", model="gpt-4o", proto="openai")
     forced = routed("/v1/chat/completions", model="gpt-4o", proto="openai", forced="groq:llama-3")
     assert chat.route.backend.name == "openai" and forced.route.backend.name == "groq" and forced.model == "llama-3"
+
+
+def test_a_shim_calls_routing_is_decided_once_per_target_observe_and_model():
+    """Under the shim the decision rests on the URL the client meant too: each (target, --observe,
+    --model) is decided once, and a passthrough still drops a run token standing in for its key."""
+    from urllib.parse import urlsplit
+
+    from dario.core.call import Call, CallContext
+    from dario.pipeline.routing import route_call
+    from dario.protocols import adapter
+
+    router = Router(dict(BACKENDS), default="groq")
+
+    def routed(target, model="claude-sonnet-4-5", observe=False, forced=None):
+        u = urlsplit(target)
+        ctx = CallContext(source="shim", target=target, observe=observe, forced_model=forced,
+                          run_tokens=("dario-run-t0k",))
+        call = Call(None, ctx, adapter("anthropic"), "generate", u.path, u.query)
+        call.model_requested = model
+        route_call(router, call)
+        return call
+
+    own = "https://api.anthropic.com/v1/messages?beta=true"
+    first, again = routed(own), routed(own)
+    assert first.route is again.route and not first.route.passthrough and len(router.decided) == 1
+    assert first.url == "https://api.anthropic.com/v1/messages?beta=true"
+    elsewhere = routed("https://llm.example.com/v1/messages?key=dario-run-t0k&x=1")  # no backend for that host
+    assert elsewhere.route.passthrough and elsewhere.url == "https://llm.example.com/v1/messages?x=1"
+    watched = routed(own, observe=True)
+    assert watched.route.passthrough and watched.url == own
+    forced = routed("https://llm.example.com/v1/messages", forced="groq:llama-3")
+    assert forced.route.backend.name == "groq" and forced.model == "llama-3"
+    assert len(router.decided) == 4
+    assert routed(own).route is first.route  # the first decision still stands beside the others

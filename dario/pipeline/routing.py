@@ -40,7 +40,8 @@ class Router:
         self.backends = backends
         self.default = default
         self.aliases = {**BUILTIN_ALIASES, **(aliases or {})}
-        # (model asked for, client protocol, endpoint, path, stream) -> (route, model, outbound, url):
+        # (model asked for, client protocol, endpoint, path, stream, target, observe, not forced) ->
+        # (route, model, outbound, url):
         # a run's calls ask for a few models, and the backends do not change while it runs
         self.decided: dict[tuple, tuple] = {}
 
@@ -157,14 +158,16 @@ def route_call(router: Router, call) -> None:
             call.route, call.url = passthrough(ctx.target, "other"), _own_query(call, ctx.target)
         return
     asked = ctx.forced_model or call.model_requested
-    key = None if ctx.target or ctx.observe else (asked, call.inbound.name, call.endpoint, call.path, call.stream)
-    decided = router.decided.get(key) if key is not None else None
+    # under the shim the decision also rests on the URL the client meant (its host, and a passthrough's
+    # own query) and on --observe / --model
+    key = (asked, call.inbound.name, call.endpoint, call.path, call.stream, ctx.target, ctx.observe,
+           not ctx.forced_model)
+    decided = router.decided.get(key)
     if decided is None:
         decided = _decide(router, call, asked)
-        if key is not None:
-            if len(router.decided) >= 1024:  # model names made up per call: a cache that never hits, kept small
-                router.decided.clear()
-            router.decided[key] = decided
+        if len(router.decided) >= 1024:  # model names made up per call: a cache that never hits, kept small
+            router.decided.clear()
+        router.decided[key] = decided
     call.route, call.model, call.outbound, call.url = decided
     if call.query and call.url is not None and not call.translated and not call.route.passthrough:
         call.url = call.outbound.with_query(call.url, call.query)
