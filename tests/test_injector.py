@@ -469,3 +469,29 @@ def test_the_injectors_bytecode_is_written_even_under_pythondontwritebytecode(tm
     monkeypatch.setattr(launcher_env, "INJECTOR_DIR", copy)
     launcher_env.precompile_injector()  # what `dario shim` does before starting the child
     assert all(os.path.exists(p) for p in pyc.values())
+
+
+def test_the_hellos_json_reads_back_as_what_was_written():
+    """The injector writes its hello with a JSON encoder of its own (no json import at start-up): every
+    text, plain or not (quotes, control characters, non-ASCII, astral, undecodable argv bytes), reads back."""
+    import importlib.util
+    import json as std_json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dario.launcher.env import INJECTOR_DIR
+
+    spec = importlib.util.spec_from_file_location("_hello_json", INJECTOR_DIR / "_dario_injector.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # no DARIO_SHIM_* in this process: it installs nothing
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=0x10FFFF)), max_size=4),
+           st.integers(min_value=0, max_value=2**31))
+    def roundtrip(argv, pid):
+        value = {"pid": pid, "argv": argv}
+        text = mod._json(value)
+        assert text.isascii() and std_json.loads(text) == value
+
+    roundtrip()
