@@ -46,6 +46,28 @@ async def _echo(request: Request) -> Response:
                     content_type="text/plain")
 
 
+async def test_kept_alive_connections_share_one_task_that_ends_when_the_server_shuts_down():
+    """A kept-alive connection is served by one task, idle between requests; shutdown ends it and closes
+    the connection, so no task is left pending when the loop stops."""
+    runner, port = await _serve(_echo)
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        tasks = []
+        for path in (b"/one", b"/two"):
+            w.write(b"GET " + path + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)
+            n = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            assert (await asyncio.wait_for(r.readexactly(n), 5)).startswith(b"GET " + path)
+            [conn] = runner.server.connections
+            tasks.append(conn._task)
+        assert tasks[0] is tasks[1] and not tasks[0].done()  # idle now, waiting for a next request
+        await asyncio.wait_for(runner.cleanup(), 1.0)  # not the 2 s it gives answers still under way
+        assert tasks[0].done() and not runner.server.connections
+        assert await asyncio.wait_for(r.read(), 5) == b""  # the idle connection was closed
+    finally:
+        w.close()
+
+
 async def test_pipelined_requests_are_answered_in_order_on_one_connection():
     runner, port = await _serve(_echo)
     try:

@@ -156,6 +156,8 @@ class ShimHost:
             await self.connect.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        for server in self._tls_servers.values():  # intercepted TLS connections kept alive by the child
+            await server.shutdown()
         await self.pipeline.close()
         if self.dir:
             shutil.rmtree(self.dir, ignore_errors=True)
