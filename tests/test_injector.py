@@ -495,3 +495,25 @@ def test_the_hellos_json_reads_back_as_what_was_written():
         assert text.isascii() and std_json.loads(text) == value
 
     roundtrip()
+
+
+def test_the_start_up_hook_watches_exactly_the_libraries_the_patches_patch():
+    """_dario_injector names the patched libraries without importing the patches (that is their point):
+    the two lists must not drift apart, or a library would be patched never, or looked for in vain."""
+    import importlib.util
+    import sys
+
+    from dario.launcher.env import INJECTOR_DIR
+
+    sys.path.insert(0, str(INJECTOR_DIR))
+    try:
+        spec = importlib.util.spec_from_file_location("_dario_injector", INJECTOR_DIR / "_dario_injector.py")
+        injector = importlib.util.module_from_spec(spec)
+        sys.modules["_dario_injector"] = injector
+        spec.loader.exec_module(injector)  # no DARIO_SHIM_* in this process: it installs nothing
+        import _dario_patches
+        assert injector._PATCHED == frozenset(_dario_patches.PATCHERS)
+    finally:
+        sys.path.remove(str(INJECTOR_DIR))
+        sys.modules.pop("_dario_injector", None)
+        sys.modules.pop("_dario_patches", None)

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -337,7 +338,6 @@ def _shareable(path: str, private: bool) -> bool:
         st = os.stat(path)
     except OSError:
         return False
-    import stat
     if not stat.S_ISDIR(st.st_mode) or not os.access(path, os.W_OK | os.X_OK):
         return False
     if private:
