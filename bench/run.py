@@ -7,10 +7,15 @@ Processes (each its own, so none shares a GIL with another):
                                      <-  `python -m dario proxy --port 0`      <- load generator (bench/load.py)
                                      <-  `litellm --config ...` (own venv)     <-
                                      <-  `python -m dario shim -- CLIENT`      (clients in bench/clients/)
+                                     <-  reference proxies: bench/reference.py's byte relay and bare dario/net
+                                         stack, and nginx when installed (their own phase, beside dario)
 Direct and via-dario calls are interleaved (sequential latency: every round calls every target once in
 random order; throughput: rounds alternate targets; shim and start-up: alternating runs), so machine
 noise falls on both sides alike. Telemetry stays on (dario's default): its SQLite writes are part of
 the cost; one extra throughput row shows dario with its recorder replaced by a no-op.
+The reference rows are not targets: they show, in rounds of their own where dario and each of them get the
+same calls, what any proxy costs on this machine (nginx; a Python byte relay) and what dario's HTTP layer
+costs before any pipeline stage runs.
 Every target is a ratio (via dario / direct, both measured in this run): absolute times swing 2-3x
 between runs on shared machines, ratios do not. Also measured: scaling (calls/s and p99 at 1, 8, 64
 and 256 concurrent), added latency against request size (1 KB, 100 KB, 1 MB), and the HTTPS proxy's
@@ -33,6 +38,8 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -60,10 +67,10 @@ TARGETS = {  # name: (op, threshold); every one but the last two a ratio via dar
 }
 
 MODES = {
-    "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25,
+    "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25, ref_n=50,
                   shim_warmup=5, start_n=20, scale_seconds=0.4, size_n=20, tunnel_n=5, soak_calls=5000,
                   soak_max_s=10, instr_calls=0),
-    "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=3.0, tp_warmup=0.5, tp_rounds=5, shim_rounds=4, shim_n=150,
+    "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=3.0, tp_warmup=0.5, tp_rounds=5, shim_rounds=4, shim_n=150, ref_n=600,
                  shim_warmup=20, start_n=200, scale_seconds=2.0, size_n=150, tunnel_n=40, soak_calls=100_000,
                  soak_max_s=150, instr_calls=300),
 }
@@ -283,6 +290,51 @@ def litellm_start(procs: Procs, upstream: str, tmp: Path) -> tuple[str | None, s
     return None, "litellm did not answer /health/liveliness within 120 s"
 
 
+# -- reference proxies ---------------------------------------------------------------------------------------
+def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """({name: base URL}, {name: why it is missing}) of the proxies measured beside dario for reference:
+    bench/reference.py's byte relay and bare HTTP stack, and nginx when it is installed."""
+    urls, missing = {}, {}
+    for kind in ("relay", "stack"):
+        try:
+            _, mt = procs.start([PY, str(BENCH / "reference.py"), kind, upstream],
+                                re.compile(r"listening on (http://\S+)"), stream="stderr", env=clean_env(), cwd=str(ROOT))
+            urls[kind] = mt.group(1)
+        except RuntimeError as e:
+            missing[kind] = str(e)[:300]
+    nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    if nginx is None:
+        missing["nginx"] = "nginx is not installed (apt-get install nginx-light)"
+        return urls, missing
+    u = urllib.parse.urlsplit(upstream)
+    port, d = free_port(), tmp / "nginx"
+    d.mkdir()
+    # one worker, upstream connections kept alive, answers relayed as they come: a plain reverse proxy
+    (d / "nginx.conf").write_text(
+        f"worker_processes 1; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n"
+        f"  upstream fake {{ server {u.hostname}:{u.port}; keepalive 64; }}\n"
+        f"  server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://fake; proxy_http_version 1.1;\n"
+        "    proxy_set_header Connection \"\"; proxy_buffering off; } } }\n")
+    p, _ = procs.start([nginx, "-c", str(d / "nginx.conf"), "-p", str(d)])
+    deadline = time.time() + 10
+    while time.time() < deadline and p.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
+                pass
+            break
+        except urllib.error.HTTPError:
+            break  # it answered (the fake's own 404 through it)
+        except OSError:
+            time.sleep(0.05)
+    if p.poll() is None:
+        urls["nginx"] = f"http://127.0.0.1:{port}"
+    else:
+        missing["nginx"] = f"nginx exited with code {p.returncode}: {(d / 'error.log').read_text(errors='replace')[-300:]}"
+    return urls, missing
+
+
 def free_port() -> int:
     import socket
     with socket.socket() as s:
@@ -344,6 +396,28 @@ def latency_phase(up: str, dario: str, m: dict) -> dict:
         "errors": errors,
         "n": m["lat_n"],
     }
+
+
+def reference_phase(up: str, proxies: dict[str, str], m: dict) -> dict:
+    """dario and the reference proxies, each given the same four same-protocol calls (Anthropic and OpenAI,
+    plain and streamed) in every round, in random order among the direct ones. The same mix matters: on
+    this machine a process called more often stays warmer and answers faster (an identical second dario
+    given only the plain call measured ~10 % slower), so the main latency phase, where dario also
+    translates, is not the place to set a proxy beside it."""
+    b = bodies()
+    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
+    oh = {"Authorization": "Bearer client-key"}
+    calls = [("a_plain", "/v1/messages", ah, False), ("o_plain", "/v1/chat/completions", oh, False),
+             ("a_stream", "/v1/messages", ah, True), ("o_stream", "/v1/chat/completions", oh, True)]
+    targets = [{"name": f"{c}_{who}", "url": base + path, "headers": h, "body": b[c], "stream": st}
+               for who, base in {"direct": up, **proxies}.items() for c, path, h, st in calls]
+    raw = run_load({"mode": "latency", "n": m["ref_n"], "warmup": m["lat_warmup"], "targets": targets}, timeout=900)
+    s = {k: {"total": summary(v["total_ms"]), "ttfb": summary(v["ttfb_ms"])} for k, v in raw.items()}
+    return {who: {"openai_plain": compare(s["o_plain_direct"]["total"], s[f"o_plain_{who}"]["total"], "p50"),
+                  "anthropic_plain": compare(s["a_plain_direct"]["total"], s[f"a_plain_{who}"]["total"], "p50"),
+                  "openai_stream_ttfb": compare(s["o_stream_direct"]["ttfb"], s[f"o_stream_{who}"]["ttfb"], "p50")}
+            for who in proxies} | {"n": m["ref_n"],
+                                   "errors": {k: v.get("error") for k, v in raw.items() if v.get("errors")}}
 
 
 def throughput_phase(up: str, dario: str, dario_norec: str | None, litellm: str | None, m: dict,
@@ -703,6 +777,8 @@ def render(rows: list[tuple]) -> str:
     return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
 
 
+REFERENCES = {"dario": "dario", "relay": "byte relay, Python", "stack": "dario/net alone",
+              "nginx": "nginx"}
 REGRESSION = 0.10  # a via/direct ratio more than 10 % worse than the baseline run's is a regression
 
 
@@ -722,7 +798,7 @@ def compare_runs(old: dict, new: dict) -> tuple[str, int]:
     a, b = ratios(old), ratios(new)
     rows, bad = [("metric", "baseline", "now", "change", "verdict")], 0
     for label in a:
-        if label not in b or "litellm" in label:
+        if label not in b or "litellm" in label or label.startswith("ref "):
             continue
         higher_is_better = "calls/s" in label
         change = (b[label] - a[label]) / a[label] if a[label] else 0.0
@@ -752,6 +828,10 @@ def table_rows(res: dict) -> list[tuple]:
     add("proxy  openai plain p99 ms", lat["openai_plain"]["p99"], "proxy plain p99 (x direct)")
     add("proxy  anthropic stream TTFB p50 ms", lat["anthropic_stream_ttfb"]["p50"], "proxy stream TTFB p50 (x direct)")
     add("proxy  openai stream TTFB p50 ms", lat["openai_stream_ttfb"]["p50"], "proxy stream TTFB p50 (x direct)")
+    for name, label in REFERENCES.items():  # the reference phase: the same calls through each, same rounds
+        c = res.get("reference", {}).get(name)
+        if c is not None:
+            add(f"ref    {label}: openai plain p50 ms", c["openai_plain"])
     for name, c in res.get("shim", {}).items():
         if "plain" not in c:
             rows.append((f"shim   {name}", c.get("skipped", "—"), "", "", "", "", ""))
@@ -865,6 +945,12 @@ def main() -> int:
 
         log(f"{mode}: sequential latency (direct and via dario, interleaved)…")
         res["latency"] = latency_phase(up, dario, m)
+        refs, refs_missing = references_start(procs, up, tmp)
+        for name, why in refs_missing.items():
+            log(f"reference {name} missing: {why}")
+        log("reference proxies: dario beside a Python byte relay, dario/net alone and nginx, same calls each…")
+        res["reference"] = reference_phase(up, {"dario": dario, **refs}, m)
+        res["reference"]["missing"] = refs_missing
         log("throughput at 64 concurrent (direct / dario / LiteLLM rounds alternate)…")
         res["throughput"] = throughput_phase(up, dario, nm.group(1), litellm, m, dp.pid)
         res["throughput"]["litellm_missing"] = why

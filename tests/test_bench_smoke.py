@@ -17,7 +17,7 @@ def test_bench_quick_writes_every_section(tmp_path):
                         "--json", str(out)], capture_output=True, text=True, timeout=300, cwd=str(ROOT))
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     res = json.loads(out.read_text())
-    for section in ("meta", "latency", "throughput", "memory", "shim", "startup", "targets", "scaling", "sizes",
+    for section in ("meta", "latency", "reference", "throughput", "memory", "shim", "startup", "targets", "scaling", "sizes",
                     "tunnel", "soak", "instructions"):
         assert section in res, section
     lat = res["latency"]
@@ -25,6 +25,13 @@ def test_bench_quick_writes_every_section(tmp_path):
         assert set(lat["proxy"][k]) == {"p50", "p99"}
         assert {"direct", "dario", "diff", "ratio"} <= set(lat["proxy"][k]["p50"])
     assert {"plain", "stream_ttfb"} <= set(lat["translation"])
+    # the reference phase: dario, the relay and the bare stack always, nginx where installed, same calls each
+    ref = res["reference"]
+    proxies = set(ref) - {"n", "errors", "missing"}
+    assert {"dario", "relay", "stack"} <= proxies and proxies | set(ref["missing"]) == {"dario", "relay", "stack", "nginx"}
+    assert not ref["errors"] and all(ref[p][k]["ratio"] > 0 for p in proxies
+                                     for k in ("openai_plain", "anthropic_plain", "openai_stream_ttfb"))
+    assert "ref    byte relay, Python: openai plain p50 ms" in r.stdout
     systems = res["throughput"]["systems"]
     assert {"direct", "dario", "dario_no_telemetry", "anthropic_direct", "translation_dario"} <= set(systems)
     assert "litellm" not in systems and "--no-litellm" in res["throughput"]["litellm_missing"]

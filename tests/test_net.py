@@ -46,6 +46,35 @@ async def _echo(request: Request) -> Response:
                     content_type="text/plain")
 
 
+async def _ok(request: Request) -> Response:
+    return Response(body=b"ok", content_type="text/plain")
+
+
+async def test_the_server_closes_a_kept_alive_connection_idle_past_its_keepalive_and_only_then():
+    runner = Runner(Server(_ok, max_body=1 << 20, keepalive=0.4))
+    port = await runner.tcp("127.0.0.1", 0)
+    try:
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 200")
+        await asyncio.wait_for(r.readexactly(2), 5)
+        await asyncio.sleep(0.2)  # idle, not for long enough: still served on the same connection
+        w.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 5)).startswith(b"HTTP/1.1 200")
+        await asyncio.wait_for(r.readexactly(2), 5)
+        t0 = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(r.read(), 5) == b""  # then closed by the server, idle
+        waited = asyncio.get_running_loop().time() - t0
+        assert 0.35 <= waited <= 1.5, waited  # its keep-alive, give or take scheduling
+        w.close()
+        # a connection that never sends a request is closed too
+        r2, w2 = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(r2.read(), 5) == b""
+        w2.close()
+    finally:
+        await runner.cleanup()
+
+
 async def test_kept_alive_connections_share_one_task_that_ends_when_the_server_shuts_down():
     """A kept-alive connection is served by one task, idle between requests; shutdown ends it and closes
     the connection, so no task is left pending when the loop stops."""
