@@ -476,34 +476,43 @@ def soak_phase(dario: str, dario_pid: int, rate: float | None, m: dict) -> dict:
 def instructions_phase(up: str, m: dict, tmp: Path, procs: "Procs") -> dict:
     """Instructions per proxied call under callgrind, dario's process only: unlike times, the same on
     every run (a change's cost, not the machine's mood). Same-protocol plain call, sequential."""
-    if not m["instr_calls"] or not shutil.which("valgrind") or not shutil.which("callgrind_control"):
+    if not m["instr_calls"] or not callgrind_available():
         return {"skipped": "valgrind not installed" if m["instr_calls"] else "quick run"}
-    import glob
-    b = bodies()
     out = {}
     for name, script in (("dario", ["-m", "dario"]), ("dario_no_telemetry", [str(BENCH / "dario_norec.py")])):
         home = tmp / f"home-instr-{name}"
         configure_home(home, up)
-        cg = tmp / f"callgrind-{name}.out"
-        p, mm = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg}.%p", "--instr-atstart=no",
-                             PY, *script, "proxy", "--port", "0"], re.compile(r"listening on (http://\S+)"),
-                            stream="stderr", env=clean_env(DARIO_HOME=str(home)), cwd=str(ROOT), timeout=300)
-        target = {"name": "d", "url": mm.group(1) + "/v1/messages", "headers": {"x-api-key": "k",
-                  "anthropic-version": "2023-06-01"}, "body": b["a_plain"], "stream": False}
-        spec = {"mode": "latency", "warmup": 0, "targets": [target]}
-        run_load({**spec, "n": 50}, timeout=300)  # pools and caches warm, untouched by the count
-        subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, check=True)
-        errors = run_load({**spec, "n": m["instr_calls"]}, timeout=600)["d"]["errors"]
-        subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], capture_output=True, check=True)
-        subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True, check=True)
-        procs.stop(p)
-        total = 0
-        for f in glob.glob(f"{cg}.*"):
-            for line in open(f):
-                if line.startswith("totals:"):
-                    total += int(line.split()[1])
-        out[name] = {"per_call_M": round(total / m["instr_calls"] / 1e6, 3), "errors": errors}
+        out[name] = instructions_per_call([PY, *script, "proxy", "--port", "0"], clean_env(DARIO_HOME=str(home)),
+                                          ROOT, tmp / f"callgrind-{name}.out", m["instr_calls"], procs)
     return out
+
+
+def callgrind_available() -> bool:
+    return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
+
+
+def instructions_per_call(cmd: list[str], env: dict, cwd: Path, out: Path, calls: int, procs: "Procs") -> dict:
+    """`cmd` (a `dario proxy --port 0`) under callgrind: instructions per same-protocol plain call, counted
+    after 50 calls that warm its pools and caches."""
+    import glob
+    p, mm = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--instr-atstart=no",
+                         *cmd], re.compile(r"listening on (http://\S+)"), stream="stderr", env=env, cwd=str(cwd),
+                        timeout=300)
+    target = {"name": "d", "url": mm.group(1) + "/v1/messages", "headers": {"x-api-key": "k",
+              "anthropic-version": "2023-06-01"}, "body": bodies()["a_plain"], "stream": False}
+    spec = {"mode": "latency", "warmup": 0, "targets": [target]}
+    run_load({**spec, "n": 50}, timeout=300)  # pools and caches warm, untouched by the count
+    subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, check=True)
+    errors = run_load({**spec, "n": calls}, timeout=600)["d"]["errors"]
+    subprocess.run(["callgrind_control", "-i", "off", str(p.pid)], capture_output=True, check=True)
+    subprocess.run(["callgrind_control", "-d", str(p.pid)], capture_output=True, check=True)
+    procs.stop(p)
+    total = 0
+    for f in glob.glob(f"{out}.*"):
+        for line in open(f):
+            if line.startswith("totals:"):
+                total += int(line.split()[1])
+    return {"per_call_M": round(total / calls / 1e6, 3), "errors": errors}
 
 
 def shim_phase(up: str, home: Path, m: dict) -> dict:

@@ -86,3 +86,25 @@ def test_a_result_survives_a_stdout_pipe_left_non_blocking(tmp_path):
     path = tmp_path / "result.json"
     rc, _ = run("file", {**os.environ, "BENCH_RESULT": str(path)})
     assert rc == 0 and json.loads(path.read_text()) == {"x": list(range(200000))}
+
+
+def test_the_ab_bench_runs_both_trees_on_the_same_calls(tmp_path):
+    """bench/ab.py: HEAD's dario (unpacked by git archive) and this tree's, side by side. Structure only."""
+    out = tmp_path / "ab.json"
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--quick", "--json", str(out)],
+                       capture_output=True, text=True, timeout=300, cwd=str(ROOT))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(out.read_text())
+    assert res["base"] == "HEAD" and not res["latency"]["errors"]
+    for kind in ("anthropic plain", "openai plain", "anthropic stream TTFB", "openai stream TTFB",
+                 "translated plain", "translated stream TTFB"):
+        c = res["latency"][kind]
+        assert c["base"] > 0 and c["work"] > 0 and c["direct"] > 0 and c["work/base"] > 0
+    tp = res["throughput"]
+    assert tp["work/base"] > 0 and len(tp["rounds"]["work"]) == len(tp["rounds"]["base"]) == 2  # one a pass
+    assert not any(tp["errors"].values())
+    assert res["instructions"] == {"skipped": "quick run"}
+    assert "work/base" in r.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--quick", "--base", "no-such-rev"],
+                         capture_output=True, text=True, timeout=60, cwd=str(ROOT))
+    assert bad.returncode != 0 and "ab: git archive no-such-rev failed" in bad.stderr
