@@ -9,7 +9,7 @@ import threading
 
 def new_loop() -> asyncio.AbstractEventLoop:
     try:
-        import uvloop  # faster where available
+        import uvloop  # a dependency where it runs (pyproject.toml); asyncio's own loop elsewhere
         return uvloop.new_event_loop()
     except ImportError:
         return asyncio.new_event_loop()
