@@ -90,6 +90,9 @@ def test_a_result_survives_a_stdout_pipe_left_non_blocking(tmp_path):
 
 def test_the_ab_bench_runs_both_trees_on_the_same_calls(tmp_path):
     """bench/ab.py: HEAD's dario (unpacked by git archive) and this tree's, side by side. Structure only."""
+    if not (ROOT / ".git").exists():
+        import pytest
+        pytest.skip("bench/ab.py takes its base from git: this tree is not a git checkout")
     out = tmp_path / "ab.json"
     r = subprocess.run([sys.executable, str(ROOT / "bench" / "ab.py"), "--quick", "--json", str(out)],
                        capture_output=True, text=True, timeout=300, cwd=str(ROOT))
