@@ -11,7 +11,7 @@ the same calls, in random order among the direct ones, every round:
 - latency: Anthropic and OpenAI, plain and streamed, and the translated pair, sequential; p50 of each
   kind for base and work, and work / base;
 - throughput: 64 concurrent, rounds alternating direct / base / work; the median of each round's
-  work / base ratio (totals drift with the machine);
+  work / base ratio (totals drift with the machine), and p99 over all rounds;
 - instructions per same-protocol call under callgrind, when valgrind is installed: the same on every run,
   so the one figure here that a small change cannot hide in.
 
@@ -94,7 +94,9 @@ def throughput_raw(up: str, proxies: dict[str, str], rounds: int, m: dict) -> di
 def throughput(raw: dict) -> dict:
     per_round = {who: [r["calls"] / r["seconds"] for r in rounds] for who, rounds in raw.items()}
     ratios = [w / b for w, b in zip(per_round["work"], per_round["base"]) if b]
-    return {"calls_per_s": {who: statistics.median(v) for who, v in per_round.items()},
+    p99 = {who: bench.pct([x for r in rounds for x in r["latency_ms"]], 99) for who, rounds in raw.items()}
+    return {"calls_per_s": {who: statistics.median(v) for who, v in per_round.items()}, "p99_ms": p99,
+            "p99 work/base": p99["work"] / p99["base"] if p99["base"] and p99["work"] else None,
             "work/base": statistics.median(ratios) if ratios else None, "rounds": per_round,
             "errors": {who: sum(r["errors"] for r in rounds) for who, rounds in raw.items()}}
 
@@ -108,6 +110,8 @@ def table(res: dict) -> str:
     tp = res["throughput"]
     rows.append(("64-conc calls/s", bench.fmt(tp["calls_per_s"]["base"], 0), bench.fmt(tp["calls_per_s"]["work"], 0),
                  bench.fmt(tp["work/base"], 3)))
+    rows.append(("64-conc p99 ms", bench.fmt(tp["p99_ms"]["base"], 2), bench.fmt(tp["p99_ms"]["work"], 2),
+                 bench.fmt(tp["p99 work/base"], 3)))
     ins = res["instructions"]
     if "base" in ins:
         b, w = ins["base"]["per_call_M"], ins["work"]["per_call_M"]
@@ -122,9 +126,14 @@ def main() -> int:
     ap.add_argument("--base", default="HEAD", help="the revision to compare against (default: HEAD)")
     ap.add_argument("--quick", action="store_true", help="small N: a smoke run")
     ap.add_argument("--no-instructions", action="store_true", help="skip the callgrind count")
+    ap.add_argument("--tp-seconds", type=float, help="seconds a throughput round (default 2, quick 0.5): longer "
+                                                      "for a change that moves work after the calls, e.g. "
+                                                      "telemetry batching, whose backlog would fall in the next round")
     ap.add_argument("--json", default=str(bench.CACHE / "ab.json"), help="where to write the results")
     args = ap.parse_args()
     m = MODES["quick" if args.quick else "full"]
+    if args.tp_seconds:
+        m = {**m, "tp_seconds": args.tp_seconds}
     procs = bench.Procs()
     tmp = Path(tempfile.mkdtemp(prefix="dario-ab-"))
     try:

@@ -105,6 +105,7 @@ def test_the_ab_bench_runs_both_trees_on_the_same_calls(tmp_path):
         assert c["base"] > 0 and c["work"] > 0 and c["direct"] > 0 and c["work/base"] > 0
     tp = res["throughput"]
     assert tp["work/base"] > 0 and len(tp["rounds"]["work"]) == len(tp["rounds"]["base"]) == 2  # one a pass
+    assert tp["p99_ms"]["work"] > 0 and tp["p99 work/base"] > 0
     assert not any(tp["errors"].values())
     assert res["instructions"] == {"skipped": "quick run"}
     assert "work/base" in r.stdout
