@@ -47,8 +47,6 @@ KINDS = {  # name: (path, body, stream, header set)
     "translated plain": ("/v1/messages", "t_plain", False, "a"),
     "translated stream TTFB": ("/v1/messages", "t_stream", True, "a"),
 }
-HEADERS = {"a": {"x-api-key": "client-key", "anthropic-version": "2023-06-01"},
-           "o": {"Authorization": "Bearer client-key"}}
 
 
 def unpack(rev: str, into: Path) -> Path:
@@ -63,9 +61,10 @@ def unpack(rev: str, into: Path) -> Path:
 
 def latency_raw(up: str, proxies: dict[str, str], n: int, m: dict) -> dict:
     b = bench.bodies()
-    targets = [{"name": f"direct|{kind}", "url": up + path, "headers": HEADERS[h], "body": b[body], "stream": st}
+    hs = bench.CLIENT_HEADERS
+    targets = [{"name": f"direct|{kind}", "url": up + path, "headers": hs[h], "body": b[body], "stream": st}
                for kind, (path, body, st, h) in KINDS.items() if not kind.startswith("translated")]
-    targets += [{"name": f"{who}|{kind}", "url": url + path, "headers": HEADERS[h], "body": b[body], "stream": st}
+    targets += [{"name": f"{who}|{kind}", "url": url + path, "headers": hs[h], "body": b[body], "stream": st}
                 for who, url in proxies.items() for kind, (path, body, st, h) in KINDS.items()]
     return bench.run_load({"mode": "latency", "n": n, "warmup": m["warmup"], "targets": targets}, timeout=1800)
 
@@ -84,7 +83,7 @@ def latency(raw: dict) -> dict:
 
 
 def throughput_raw(up: str, proxies: dict[str, str], rounds: int, m: dict) -> dict:
-    body, (path, h) = bench.bodies()["o_plain"], ("/v1/chat/completions", HEADERS["o"])
+    body, (path, h) = bench.bodies()["o_plain"], ("/v1/chat/completions", bench.CLIENT_HEADERS["o"])
     spec = {"mode": "throughput", "concurrency": 64, "seconds": m["tp_seconds"], "warmup": 0.3,
             "rounds": rounds, "targets": [{"name": who, "url": url + path, "headers": h, "body": body,
                                                     "stream": False} for who, url in {"direct": up, **proxies}.items()]}

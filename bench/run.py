@@ -67,11 +67,11 @@ TARGETS = {  # name: (op, threshold); every one but the last two a ratio via dar
 }
 
 MODES = {
-    "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25, ref_n=50,
-                  shim_warmup=5, start_n=20, scale_seconds=0.4, size_n=20, tunnel_n=5, soak_calls=5000,
+    "quick": dict(lat_n=150, lat_warmup=20, tp_seconds=1.0, tp_warmup=0.3, tp_rounds=1, shim_rounds=2, shim_n=25,
+                  ref_n=50, shim_warmup=5, start_n=20, scale_seconds=0.4, size_n=20, tunnel_n=5, soak_calls=5000,
                   soak_max_s=10, instr_calls=0),
-    "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=3.0, tp_warmup=0.5, tp_rounds=5, shim_rounds=4, shim_n=150, ref_n=600,
-                 shim_warmup=20, start_n=200, scale_seconds=2.0, size_n=150, tunnel_n=40, soak_calls=100_000,
+    "full": dict(lat_n=1500, lat_warmup=100, tp_seconds=3.0, tp_warmup=0.5, tp_rounds=5, shim_rounds=4, shim_n=150,
+                 ref_n=600, shim_warmup=20, start_n=200, scale_seconds=2.0, size_n=150, tunnel_n=40, soak_calls=100_000,
                  soak_max_s=150, instr_calls=300),
 }
 
@@ -298,7 +298,8 @@ def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, 
     for kind in ("relay", "stack"):
         try:
             _, mt = procs.start([PY, str(BENCH / "reference.py"), kind, upstream],
-                                re.compile(r"listening on (http://\S+)"), stream="stderr", env=clean_env(), cwd=str(ROOT))
+                                re.compile(r"listening on (http://\S+)"), stream="stderr", env=clean_env(),
+                                cwd=str(ROOT))
             urls[kind] = mt.group(1)
         except RuntimeError as e:
             missing[kind] = str(e)[:300]
@@ -331,7 +332,8 @@ def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, 
     if p.poll() is None:
         urls["nginx"] = f"http://127.0.0.1:{port}"
     else:
-        missing["nginx"] = f"nginx exited with code {p.returncode}: {(d / 'error.log').read_text(errors='replace')[-300:]}"
+        why = (d / "error.log").read_text(errors="replace")[-300:]
+        missing["nginx"] = f"nginx exited with code {p.returncode}: {why}"
     return urls, missing
 
 
@@ -343,6 +345,10 @@ def free_port() -> int:
 
 
 # -- the phases --------------------------------------------------------------------------------------------
+CLIENT_HEADERS = {"a": {"x-api-key": "client-key", "anthropic-version": "2023-06-01"},  # an Anthropic client
+                  "o": {"Authorization": "Bearer client-key"}}  # an OpenAI one
+
+
 def bodies() -> dict[str, str]:
     msgs = [{"role": "user", "content": "Say hello"}]
     return {
@@ -358,8 +364,7 @@ def bodies() -> dict[str, str]:
 
 def latency_phase(up: str, dario: str, m: dict) -> dict:
     b = bodies()
-    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
-    oh = {"Authorization": "Bearer client-key"}
+    ah, oh = CLIENT_HEADERS["a"], CLIENT_HEADERS["o"]
     t = [
         ("a_plain_direct", f"{up}/v1/messages", ah, b["a_plain"], False),
         ("a_plain_dario", f"{dario}/v1/messages", ah, b["a_plain"], False),
@@ -402,11 +407,10 @@ def reference_phase(up: str, proxies: dict[str, str], m: dict) -> dict:
     """dario and the reference proxies, each given the same four same-protocol calls (Anthropic and OpenAI,
     plain and streamed) in every round, in random order among the direct ones. The same mix matters: on
     this machine a process called more often stays warmer and answers faster (an identical second dario
-    given only the plain call measured ~10 % slower), so the main latency phase, where dario also
+    given only the plain call measured 10-20 % slower), so the main latency phase, where dario also
     translates, is not the place to set a proxy beside it."""
     b = bodies()
-    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
-    oh = {"Authorization": "Bearer client-key"}
+    ah, oh = CLIENT_HEADERS["a"], CLIENT_HEADERS["o"]
     calls = [("a_plain", "/v1/messages", ah, False), ("o_plain", "/v1/chat/completions", oh, False),
              ("a_stream", "/v1/messages", ah, True), ("o_stream", "/v1/chat/completions", oh, True)]
     targets = [{"name": f"{c}_{who}", "url": base + path, "headers": h, "body": b[c], "stream": st}
@@ -423,8 +427,7 @@ def reference_phase(up: str, proxies: dict[str, str], m: dict) -> dict:
 def throughput_phase(up: str, dario: str, dario_norec: str | None, litellm: str | None, m: dict,
                      dario_pid: int) -> dict:
     b = bodies()
-    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
-    oh = {"Authorization": "Bearer client-key"}
+    ah, oh = CLIENT_HEADERS["a"], CLIENT_HEADERS["o"]
     t = [("direct", f"{up}/v1/chat/completions", oh, b["o_plain"]),
          ("dario", f"{dario}/v1/chat/completions", oh, b["o_plain"])]
     if dario_norec:
@@ -581,7 +584,7 @@ SIZES = {"1 KB": 1 << 10, "100 KB": 100 << 10, "1 MB": 1 << 20}
 def scaling_phase(up: str, dario: str, m: dict) -> dict:
     """Calls/s and p99 at each concurrency, direct and via dario (rounds alternate)."""
     b = bodies()["o_plain"]
-    oh = {"Authorization": "Bearer client-key"}
+    oh = CLIENT_HEADERS["o"]
     out = {}
     for conc in SCALE:
         spec = {"mode": "throughput", "concurrency": conc, "seconds": m["scale_seconds"], "warmup": 0.2, "rounds": 1,
@@ -597,7 +600,7 @@ def scaling_phase(up: str, dario: str, m: dict) -> dict:
 
 def size_phase(up: str, dario: str, m: dict) -> dict:
     """Added latency (p50, via dario - direct) against the prompt's size, same-protocol plain calls."""
-    ah = {"x-api-key": "client-key", "anthropic-version": "2023-06-01"}
+    ah = CLIENT_HEADERS["a"]
     targets = []
     for label, n in SIZES.items():
         body = json.dumps({"model": "claude-bench", "max_tokens": 64,
