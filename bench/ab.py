@@ -135,16 +135,11 @@ def main() -> int:
         m = {**m, "tp_seconds": args.tp_seconds}
     procs = bench.Procs()
     tmp = Path(tempfile.mkdtemp(prefix="dario-ab-"))
-    try:
-        base_root = unpack(args.base, tmp / "base")
-    except BaseException:
-        subprocess.run(["rm", "-rf", str(tmp)])
-        raise
-    trees = {"base": base_root, "work": bench.ROOT}
     res: dict = {"base": args.base, "mode": "quick" if args.quick else "full"}
     lat_raw: dict = {}
     tp_raw: dict = {}
     try:
+        trees = {"base": unpack(args.base, tmp / "base"), "work": bench.ROOT}
         _, mt = procs.start([bench.PY, str(bench.BENCH / "upstream.py")], re.compile(r"PORT (\d+)"))
         up = f"http://127.0.0.1:{mt.group(1)}"
         envs = {}

@@ -1,4 +1,4 @@
-"""Reference proxies for the latency phase: what any proxy costs on this machine, beside what dario costs.
+"""Reference proxies for the bench's reference phase: what any proxy costs on this machine, beside dario.
 
 usage: python bench/reference.py relay|stack UPSTREAM_URL   (prints "listening on http://127.0.0.1:PORT")
 
@@ -8,8 +8,9 @@ usage: python bench/reference.py relay|stack UPSTREAM_URL   (prints "listening o
 - stack: dario's own HTTP server and client (dario/net) relaying each request with no pipeline: no routing,
   credentials, metering or telemetry. What dario's network layer costs before any stage runs.
 
-With the direct call and nginx (bench/run.py, when nginx is installed) in the same interleaved run, the
-table then says how much of dario's ratio is the machine, how much the HTTP layer and how much the pipeline.
+bench/run.py's reference phase gives these, nginx (when installed) and dario the same calls in the same
+rounds, so its rows say how much of dario's ratio any proxy costs, how much the HTTP layer and how much the
+pipeline.
 """
 
 from __future__ import annotations
