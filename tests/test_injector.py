@@ -314,6 +314,23 @@ def test_failing_chained_sitecustomize_behaves_as_without_dario(standin, tmp_pat
     assert out["status"] == 200 and len(standin.relayed) == 1
 
 
+def test_chaining_loads_no_module_the_child_did_not_ask_for(standin, tmp_path):
+    """Debian's and Ubuntu's python3 ship a sitecustomize (apport's), so every child there chains. Doing
+    that through importlib.util loaded contextlib, collections and functools into each one (+45 % of a
+    bare python3's start-up). -S keeps this interpreter's own .pth files (this venv's editable install
+    imports importlib.util) out of it; site.execsitecustomize() then runs the real start-up step."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "sitecustomize.py").write_text(USER_SITECUSTOMIZE.format(extra=""))
+    code = ("import site, sys; before = set(sys.modules); site.execsitecustomize(); "
+            "print(' '.join(sorted(set(sys.modules) - before)))")
+    p = subprocess.run([PYTHON, "-S", "-c", code], capture_output=True, text=True, timeout=10,
+                       env=child_env(standin.env(), pythonpath=os.pathsep.join([INJECTOR, str(user)]),
+                                     MARKER=str(tmp_path / "marker")))
+    assert (p.stdout.split(), p.stderr) == (["_dario_injector", "sitecustomize"], "")
+    assert (tmp_path / "marker").read_text() == f"sitecustomize {user / 'sitecustomize.py'}\n"
+
+
 # -- the host is gone ----------------------------------------------------------------------------------
 
 @pytest.fixture
