@@ -54,6 +54,12 @@ def json_row(r: dict[str, Any]) -> dict[str, Any]:
 _json_row = json_row  # older name, used by the MCP server
 
 
+def short_id(call_id: str) -> str:
+    """What tables show of a call id, and what `dario show` takes: its last characters (an id begins
+    with the time, so its start is shared by every call of the hour: dario/core/ids.py)."""
+    return call_id[-8:]
+
+
 def short_run(run_id: str | None) -> str:
     """What tables show of a run id: its random part (20261202-001510-ad3c27 -> ad3c27)."""
     return (run_id or "").rsplit("-", 1)[-1]
@@ -86,10 +92,10 @@ def make_console():
 # (name, justify, width it needs), in the order columns are dropped last-first when the terminal is narrow
 _CALL_COLUMNS = [("time", "left", 14), ("model", "left", 22), ("status", "right", 6), ("cost", "right", 10),
                  ("in", "right", 7), ("out", "right", 6), ("backend", "left", 10), ("ms", "right", 6),
-                 ("error", "left", 16), ("client", "left", 12), ("run", "left", 7), ("cache r/w", "right", 11),
-                 ("ttft", "right", 6)]
-_ORDER = ["time", "run", "client", "backend", "model", "status", "in", "out", "cache r/w", "cost", "ms", "ttft",
-          "error"]
+                 ("error", "left", 16), ("id", "left", 8), ("client", "left", 12), ("run", "left", 7),
+                 ("cache r/w", "right", 11), ("ttft", "right", 6)]
+_ORDER = ["time", "id", "run", "client", "backend", "model", "status", "in", "out", "cache r/w", "cost", "ms",
+          "ttft", "error"]
 
 
 def calls_table(rows: list[dict[str, Any]], width: int, header: bool = True):
@@ -115,7 +121,8 @@ def calls_table(rows: list[dict[str, Any]], width: int, header: bool = True):
                  if r.get("cache_read_tokens") or r.get("cache_write_tokens") else "")
         what = f"{r.get('method') or ''} {r.get('path') or ''}".strip() if other else \
             str(r.get("model") or r.get("model_requested") or "")
-        cells = {"time": time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), "run": short_run(r.get("run_id")),
+        cells = {"time": time.strftime("%m-%d %H:%M:%S", time.localtime(r["ts"])), "id": short_id(r["id"]),
+                 "run": short_run(r.get("run_id")),
                  "client": str(r.get("client") or "")[:24], "backend": str(r.get("backend") or ""), "model": what,
                  "status": f"[red]{r.get('status')}[/]" if bad and not other else str(r.get("status") or "-"),
                  "in": _fmt_int(r.get("input_tokens")), "out": _fmt_int(r.get("output_tokens")), "cache r/w": cache,
@@ -278,13 +285,14 @@ def register(app: typer.Typer, home_fn: Callable[[], Path]) -> None:
 
     @app.command("show")
     def show_cmd(
-        call_id: str = typer.Argument(..., metavar="ID", help="A call's id, or a unique prefix of it."),
+        call_id: str = typer.Argument(..., metavar="ID", help="A call's id, the short id `dario log` shows "
+                                                             "(its last characters), or any unique start or end of it."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object: the row and both bodies."),
         raw: bool = typer.Option(False, "--raw", help="The bodies as stored (a stream as relayed), not pretty."),
     ) -> None:
         """One call: its request and response (redacted), timings, tokens, cost and how it was caught.
 
-        Examples: dario show 3f2a91 · dario show 3f2a91 --raw · dario log --json | jq -r .id
+        Examples: dario show 7c1e04b9 · dario show 7c1e04b9 --raw · dario log --json | jq -r .id
         """
         store = store_or_none()
         found = store.find_calls(call_id) if store is not None and call_id else []

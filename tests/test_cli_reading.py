@@ -57,8 +57,9 @@ def test_log_table_fits_80_and_200_columns(home):
     assert "…" not in narrow
     assert "GET" in narrow and "/api/claude_cli" in narrow  # an other request: its method and path
     wide = run(home, "log", width=200).stdout
-    assert wide.splitlines()[0].split() == ["time", "run", "client", "backend", "model", "status", "in", "out",
+    assert wide.splitlines()[0].split() == ["time", "id", "run", "client", "backend", "model", "status", "in", "out",
                                             "cache", "r/w", "cost", "ms", "ttft", "error"]
+    assert all(r.id[-8:] in wide for r in records)  # the short id `dario show` takes
     assert "GET /api/claude_cli/bootstrap" in wide and "claude-sonnet-4-5-20250929" in wide
     assert all(len(line) <= 200 for line in wide.splitlines())
 
@@ -66,7 +67,7 @@ def test_log_table_fits_80_and_200_columns(home):
 def test_show_one_call(home):
     records, other = sample(home)
     first = records[0]
-    out = run(home, "show", first.id[:8])
+    out = run(home, "show", first.id[-8:])  # the short id `dario log` shows
     assert out.exit_code == 0, out.output
     text = out.stdout
     assert text.startswith(f"call {first.id}") and "run abc123" in text and "(shim, pid 4242)" in text
@@ -82,6 +83,11 @@ def test_show_one_call(home):
     assert o.startswith(f"other request {other.id}") and "GET /api/claude_cli/bootstrap" in o and "tokens" not in o
     missing = run(home, "show", "zzzz")
     assert missing.exit_code == 1 and "No call 'zzzz'" in missing.output
+    # any unique start or end of an id names it; a start every call of the hour shares does not
+    assert run(home, "show", first.id[:24]).stdout == text == run(home, "show", first.id[-5:].upper()).stdout
+    shared = run(home, "show", first.id[:6])
+    assert shared.exit_code == 1 and "matches more than one call" in shared.output
+    assert run(home, "show", "%").exit_code == run(home, "show", "*").exit_code == 1  # no wildcards
 
 
 def test_other_requests_stay_out_of_usage_unless_asked(home):

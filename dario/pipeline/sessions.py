@@ -26,7 +26,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from dario.core.ids import new_id
+from dario.core.ids import random_id
 from dario.core.text import text_of
 
 
@@ -182,7 +182,7 @@ class Conversations:
                 found = self._states.get((run_id, hashes[k - 1]))
                 if found is not None:
                     break
-        turn = Turn(found[0], found[1]) if found else Turn(new_id()[:16])
+        turn = Turn(found[0], found[1]) if found else Turn(random_id(16))
         opened = self._open.get(run_id)
         if opened is None:
             opened = self._open[run_id] = deque(maxlen=self.max_open)

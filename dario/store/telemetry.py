@@ -300,14 +300,21 @@ class TelemetryStore:
     def processes(self, run_id: str) -> list[dict[str, Any]]:
         return self._all("SELECT * FROM processes WHERE run_id = ? ORDER BY ts", [run_id])
 
-    def find_calls(self, prefix: str) -> list[dict[str, Any]]:
-        """Calls whose id starts with `prefix`, with their bodies (at most two: enough to say ambiguous)."""
+    def find_calls(self, part: str) -> list[dict[str, Any]]:
+        """Calls whose id starts or ends with `part` (ids begin with the time, so people give their last
+        characters: `short_id`), with their bodies; at most two: enough to say ambiguous. GLOB, not LIKE:
+        a prefix is then a range of the id index; a suffix reads that index through."""
+        part = "".join(ch for ch in part.lower() if ch not in "*?[]")  # GLOB's wildcards; never in an id
+        if not part:
+            return []
         rows = self._all("""SELECT c.*, b.request AS request_body, b.request_size, b.request_truncated,
                                    b.response AS response_body, b.response_size, b.response_truncated,
                                    p.how AS caught_by, p.runtime AS runtime
                             FROM calls c LEFT JOIN bodies b ON b.call_id = c.id
                             LEFT JOIN processes p ON p.run_id = c.run_id AND p.pid = c.pid
-                            WHERE c.id LIKE ? ORDER BY c.ts LIMIT 2""", [prefix.replace("%", "") + "%"])
+                            WHERE c.id IN (SELECT id FROM calls WHERE id GLOB ?1
+                                           UNION SELECT id FROM calls WHERE id GLOB ?2 LIMIT 2)
+                            ORDER BY c.ts""", [part + "*", "*" + part])
         for r in rows:
             r["stream"] = bool(r["stream"])
         return rows
