@@ -38,6 +38,9 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert all(systems[s]["calls_per_s"] for s in systems)
     assert res["memory"]["dario_peak_rss_mb"]
     assert {"python_openai"} <= set(res["shim"])
+    for c in res["shim"].values():  # each SDK client also through `dario proxy`: the door told apart from the host
+        assert "skipped" in c or (c["proxy_plain"]["p50"]["ratio"] > 0 and not c["errors"])
+    assert "shim   python_openai via proxy plain p50 ms" in r.stdout
     assert {"node", "python"} <= set(res["startup"])
     names = {t["target"] for t in res["targets"]}
     assert len(names) == 13 and all(t["result"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
