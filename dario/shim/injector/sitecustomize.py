@@ -7,7 +7,7 @@ x-dario-token / x-dario-target / x-dario-pid, bodies streamed both ways; the cal
 status, headers and body with the original request (so `response.url` is unchanged).
 
 Rules this file keeps:
-- stdlib only, and cheap at start-up: only os/sys (+ the builtin _socket for the hello) are touched here;
+- stdlib only, and cheap at start-up: only os and sys (and the import system's own modules) are touched here;
   httpx, httpx2 and urllib3 are patched by a meta-path hook right after the program imports them.
 - never stdout, never a crash or hang of the child: every patch and every relay decision is wrapped; a
   failure leaves the library as it was (debug lines to stderr only with DARIO_DEBUG=1).
