@@ -538,9 +538,11 @@ def shim_phase(up: str, home: Path, m: dict, proxy: str | None = None) -> dict:
         errors = []
         for _ in range(m["shim_rounds"]):
             for side in sides:
-                opts = {k: v for k, v in direct_opts.items() if side == "direct" or k not in ("baseURL", "base_url")}
-                if side == "proxy":  # the same base URL as direct's, at dario's port
-                    opts.update({k: v.replace(up, proxy) for k, v in direct_opts.items() if k in ("baseURL", "base_url")})
+                # direct: the base URL at the fake; proxy: the same URL at dario's port; dario: none (the SDK's
+                # default host, which the shim intercepts)
+                base = {"direct": up, "proxy": proxy}.get(side)
+                opts = {k: v.replace(up, base) if k in ("baseURL", "base_url") else v
+                        for k, v in direct_opts.items() if base or k not in ("baseURL", "base_url")}
                 opts.update(n=m["shim_n"], warmup=m["shim_warmup"])
                 argv = [*cmd, json.dumps(opts)]
                 env = clean_env(DARIO_HOME=str(home))

@@ -56,7 +56,7 @@ _json_row = json_row  # older name, used by the MCP server
 
 def short_id(call_id: str) -> str:
     """What tables show of a call id, and what `dario show` takes: its last characters (an id begins
-    with the time, so its start is shared by every call of the hour: dario/core/ids.py)."""
+    with the time, so its first characters are shared by the calls of the same minutes: dario/core/ids.py)."""
     return call_id[-8:]
 
 

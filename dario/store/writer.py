@@ -130,9 +130,10 @@ def main() -> int:
         return 2
     path, capture, cap, secrets = settings
     store = TelemetryStore(path)
-    # The writer's own connection: a page cache that holds the indexes' pages (call ids are random, so
-    # every batch touches pages all over them) and fewer, larger checkpoints (each one writes the pages
-    # back and syncs); commits themselves stay durable as before (WAL, synchronous=NORMAL).
+    # The writer's own connection: a page cache that holds the indexes' pages (conversations and models
+    # are spread over theirs, and so are the random call ids of stores written before ids began with the
+    # time) and fewer, larger checkpoints (each one writes the pages back and syncs); commits themselves
+    # stay durable as before (WAL, synchronous=NORMAL).
     store.conn.execute("PRAGMA cache_size=-16384")
     store.conn.execute("PRAGMA wal_autocheckpoint=4000")
     writer = RowWriter(store, capture_bodies=capture, body_cap=cap, secrets=secrets)
