@@ -10,10 +10,10 @@ the same calls, in random order among the direct ones, every round:
 
 - latency: Anthropic and OpenAI, plain and streamed, and the translated pair, sequential; p50 of each
   kind for base and work, and work / base;
-- throughput: 64 concurrent, rounds alternating direct / base / work; the median of each round's
-  work / base ratio (totals drift with the machine), and p99 over all rounds;
-- instructions per same-protocol call under callgrind, when valgrind is installed: the same on every run,
-  so the one figure here that a small change cannot hide in.
+- throughput: 64 concurrent, plain calls and then streamed ones, rounds alternating direct / base / work;
+  the median of each round's work / base ratio (totals drift with the machine), and p99 over all rounds;
+- instructions per same-protocol call, plain and streamed, under callgrind, when valgrind is installed: the
+  same on every run, so the one figure here that a small change cannot hide in.
 
 --base defaults to HEAD, so with uncommitted changes this measures them. The base tree is `git archive REV
 dario` unpacked under a temporary directory and run from there (PYTHONPATH first); both use this tree's
@@ -82,11 +82,16 @@ def latency(raw: dict) -> dict:
     return out
 
 
-def throughput_raw(up: str, proxies: dict[str, str], rounds: int, m: dict) -> dict:
-    body, (path, h) = bench.bodies()["o_plain"], ("/v1/chat/completions", bench.CLIENT_HEADERS["o"])
+TP_KINDS = {"plain": "o_plain", "stream": "o_stream"}  # throughput's calls: OpenAI Chat, plain and streamed
+INSTR_KINDS = {"plain": "a_plain", "stream": "a_stream"}  # callgrind's: Anthropic, plain and streamed
+
+
+def throughput_raw(up: str, proxies: dict[str, str], rounds: int, m: dict, kind: str) -> dict:
+    body, (path, h) = bench.bodies()[TP_KINDS[kind]], ("/v1/chat/completions", bench.CLIENT_HEADERS["o"])
     spec = {"mode": "throughput", "concurrency": 64, "seconds": m["tp_seconds"], "warmup": 0.3,
             "rounds": rounds, "targets": [{"name": who, "url": url + path, "headers": h, "body": body,
-                                                    "stream": False} for who, url in {"direct": up, **proxies}.items()]}
+                                                    "stream": kind == "stream"}
+                                                   for who, url in {"direct": up, **proxies}.items()]}
     return bench.run_load(spec, timeout=1800)
 
 
@@ -106,17 +111,19 @@ def table(res: dict) -> str:
         c = res["latency"][kind]
         rows.append((f"{kind} p50 ms", bench.fmt(c["base"], 3), bench.fmt(c["work"], 3),
                      bench.fmt(c["work/base"], 3)))
-    tp = res["throughput"]
-    rows.append(("64-conc calls/s", bench.fmt(tp["calls_per_s"]["base"], 0), bench.fmt(tp["calls_per_s"]["work"], 0),
-                 bench.fmt(tp["work/base"], 3)))
-    rows.append(("64-conc p99 ms", bench.fmt(tp["p99_ms"]["base"], 2), bench.fmt(tp["p99_ms"]["work"], 2),
-                 bench.fmt(tp["p99 work/base"], 3)))
+    for kind in TP_KINDS:
+        tp = res["throughput"][kind]
+        rows.append((f"64-conc {kind} calls/s", bench.fmt(tp["calls_per_s"]["base"], 0),
+                     bench.fmt(tp["calls_per_s"]["work"], 0), bench.fmt(tp["work/base"], 3)))
+        rows.append((f"64-conc {kind} p99 ms", bench.fmt(tp["p99_ms"]["base"], 2), bench.fmt(tp["p99_ms"]["work"], 2),
+                     bench.fmt(tp["p99 work/base"], 3)))
     ins = res["instructions"]
-    if "base" in ins:
-        b, w = ins["base"]["per_call_M"], ins["work"]["per_call_M"]
-        rows.append(("instructions per call (M)", bench.fmt(b, 3), bench.fmt(w, 3), bench.fmt(w / b, 3)))
-    else:
-        rows.append(("instructions per call (M)", ins.get("skipped", "—"), "", ""))
+    for kind in INSTR_KINDS:
+        if "base" in ins:
+            b, w = ins["base"][kind]["per_call_M"], ins["work"][kind]["per_call_M"]
+            rows.append((f"instructions per {kind} call (M)", bench.fmt(b, 3), bench.fmt(w, 3), bench.fmt(w / b, 3)))
+        else:
+            rows.append((f"instructions per {kind} call (M)", ins.get("skipped", "—"), "", ""))
     return bench.render(rows)
 
 
@@ -137,7 +144,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="dario-ab-"))
     res: dict = {"base": args.base, "mode": "quick" if args.quick else "full"}
     lat_raw: dict = {}
-    tp_raw: dict = {}
+    tp_raw: dict = {kind: {} for kind in TP_KINDS}
     try:
         trees = {"base": unpack(args.base, tmp / "base"), "work": bench.ROOT}
         _, mt = procs.start([bench.PY, str(bench.BENCH / "upstream.py")], re.compile(r"PORT (\d+)"))
@@ -168,13 +175,14 @@ def main() -> int:
                 merged["ttfb_ms"] += v["ttfb_ms"]
                 merged["errors"] += v.get("errors") or 0
                 merged["error"] = merged["error"] or v.get("error")
-            bench.log(f"pass {i + 1}/2: throughput at 64 concurrent, rounds alternating…")
-            for k, v in throughput_raw(up, proxies, max(1, m["tp_rounds"] // 2), m).items():
-                tp_raw.setdefault(k, []).extend(v)
+            for kind in TP_KINDS:
+                bench.log(f"pass {i + 1}/2: throughput at 64 concurrent, {kind} calls, rounds alternating…")
+                for k, v in throughput_raw(up, proxies, max(1, m["tp_rounds"] // 2), m, kind).items():
+                    tp_raw[kind].setdefault(k, []).extend(v)
             for p in started:
                 procs.stop(p)
         res["latency"] = latency(lat_raw)
-        res["throughput"] = throughput(tp_raw)
+        res["throughput"] = {kind: throughput(raw) for kind, raw in tp_raw.items()}
         if args.no_instructions or not m["instr_calls"]:
             res["instructions"] = {"skipped": "--no-instructions" if args.no_instructions else "quick run"}
         elif not bench.callgrind_available():
@@ -182,8 +190,10 @@ def main() -> int:
         else:
             bench.log("instructions per call under callgrind, base then work…")
             res["instructions"] = {
-                who: bench.instructions_per_call([bench.PY, "-m", "dario", "proxy", "--port", "0"], envs[who], root,
-                                                 tmp / f"callgrind-{who}.out", m["instr_calls"], procs)
+                who: {kind: bench.instructions_per_call([bench.PY, "-m", "dario", "proxy", "--port", "0"], envs[who],
+                                                        root, tmp / f"callgrind-{who}-{kind}.out", m["instr_calls"],
+                                                        procs, body)
+                      for kind, body in INSTR_KINDS.items()}
                 for who, root in trees.items()}
     finally:
         procs.stop_all()

@@ -494,15 +494,16 @@ def callgrind_available() -> bool:
     return bool(shutil.which("valgrind") and shutil.which("callgrind_control"))
 
 
-def instructions_per_call(cmd: list[str], env: dict, cwd: Path, out: Path, calls: int, procs: "Procs") -> dict:
-    """`cmd` (a `dario proxy --port 0`) under callgrind: instructions per same-protocol plain call, counted
-    after 50 calls that warm its pools and caches."""
+def instructions_per_call(cmd: list[str], env: dict, cwd: Path, out: Path, calls: int, procs: "Procs",
+                          kind: str = "a_plain") -> dict:
+    """`cmd` (a `dario proxy --port 0`) under callgrind: instructions per same-protocol Anthropic call
+    (`kind`: a_plain or a_stream), counted after 50 calls that warm its pools and caches."""
     import glob
     p, mm = procs.start(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p", "--instr-atstart=no",
                          *cmd], re.compile(r"listening on (http://\S+)"), stream="stderr", env=env, cwd=str(cwd),
                         timeout=300)
     target = {"name": "d", "url": mm.group(1) + "/v1/messages", "headers": {"x-api-key": "k",
-              "anthropic-version": "2023-06-01"}, "body": bodies()["a_plain"], "stream": False}
+              "anthropic-version": "2023-06-01"}, "body": bodies()[kind], "stream": kind.endswith("stream")}
     spec = {"mode": "latency", "warmup": 0, "targets": [target]}
     run_load({**spec, "n": 50}, timeout=300)  # pools and caches warm, untouched by the count
     subprocess.run(["callgrind_control", "-i", "on", str(p.pid)], capture_output=True, check=True)

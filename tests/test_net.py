@@ -232,6 +232,36 @@ async def test_a_streams_head_goes_with_its_first_chunk_when_that_is_ready_and_a
         conn.connection_lost(None)
 
 
+async def test_write_now_sends_a_ping_at_once_but_never_behind_a_stalled_client_or_after_the_end():
+    seen: list[bool] = []
+    release = asyncio.Event()
+
+    async def handler(request: Request) -> StreamResponse:
+        resp = StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        seen.append(resp.write_now(b": ping\n\n"))  # the head has not gone yet: it goes with this
+        request._conn.pause_writing()  # the client is not taking what was sent
+        seen.append(resp.write_now(b": ping\n\n"))
+        request._conn.resume_writing()
+        await release.wait()
+        await resp.write_eof()
+        seen.append(resp.write_now(b": ping\n\n"))
+        return resp
+
+    conn, t = Server(handler, max_body=1024)(), _Recording()
+    conn.connection_made(t)
+    conn.data_received(b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n")
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert seen == [True, False] and len(t.writes) == 1
+    assert t.writes[0].startswith(b"HTTP/1.1 200 OK") and t.writes[0].endswith(b"\r\n\r\n8\r\n: ping\n\n\r\n")
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert seen == [True, False, False] and t.writes[1:] == [b"0\r\n\r\n"]
+    conn.connection_lost(None)
+
+
 async def test_streams_are_chunked_for_http11_and_close_delimited_for_http10_and_headers_cannot_be_split():
     async def handler(request: Request) -> StreamResponse:
         resp = StreamResponse(headers={"X-Note": "one\r\nSet-Cookie: injected"})

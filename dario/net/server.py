@@ -6,8 +6,8 @@ direct calls (bench/). This is what dario's listeners need:
 
 - `Request`: method, path (decoded) and raw_path, query, headers (case-insensitive), the body
   read whole by `read()` (Content-Encoding decoded, capped at `max_body`: `BodyTooLarge`);
-- `Response` (a whole body) and `StreamResponse` (`prepare`, `write`, `write_eof`: chunked);
-  a write to a client that left raises ConnectionResetError;
+- `Response` (a whole body) and `StreamResponse` (`prepare`, `write`, `write_eof`: chunked; `write_now`
+  for a ping that must not wait); a write to a client that left raises ConnectionResetError;
 - keep-alive and pipelined requests answered in order; `Expect: 100-continue`;
 - the handler is cancelled when its client disconnects (the pipeline records a 499);
 - a request that is not HTTP, or whose head is too large, gets a 400/431 in `error_body`'s
@@ -239,6 +239,14 @@ class StreamResponse:
         self._out(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data)
         if conn.paused_writing:
             await conn.drain()
+
+    def write_now(self, data: bytes) -> bool:
+        """Write a small chunk without waiting (a keep-alive ping): False, with nothing written, after the
+        end or while the client is not taking what was sent (it would only queue behind that)."""
+        if self.eof or self._head_only or self._conn.paused_writing:
+            return False
+        self._out(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+        return True
 
     async def write_eof(self) -> None:
         if self.eof:

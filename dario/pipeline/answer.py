@@ -110,6 +110,11 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
     loop = asyncio.get_running_loop()
     last_sent = [loop.time()]
 
+    def sent(data: bytes) -> None:
+        last_sent[0] = loop.time()
+        if len(captured) < cap:
+            captured.extend(data[: cap - len(captured)])
+
     async def send(data: bytes) -> None:
         if not data:
             return
@@ -117,30 +122,26 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
             await resp.write(data)
         except ConnectionResetError as e:  # the client left: stop reading upstream
             raise ClientGone() from e
-        last_sent[0] = loop.time()
-        if len(captured) < cap:
-            captured.extend(data[: cap - len(captured)])
+        sent(data)
 
-    async def keep_alive() -> None:
-        """The protocol's own keep-alive while the upstream is silent, only between whole events."""
-        ping = call.inbound.keepalive()
-        while True:
-            await asyncio.sleep(max(0.01, last_sent[0] + keepalive - loop.time()))
-            if loop.time() - last_sent[0] >= keepalive and (translator is not None or parser.at_boundary):
-                try:
-                    await send(ping)
-                except (ClientGone, RuntimeError, ConnectionError):  # the client left, or the stream ended
-                    return
-
+    ping = call.inbound.keepalive()
     pinger = None
 
-    def start_pinger() -> None:
+    def keep_alive() -> None:
+        """The protocol's own keep-alive while the upstream is silent, only between whole events. A timer,
+        not a Task a stream with its sleeps: callgrind, a short stream's call 0.850 -> 0.829 M instructions."""
         nonlocal pinger
-        pinger = asyncio.ensure_future(keep_alive())
+        if loop.time() - last_sent[0] >= keepalive and (translator is not None or parser.at_boundary):
+            try:
+                if resp.write_now(ping):
+                    sent(ping)
+            except ConnectionResetError:  # the client left: the relay loop finds out on its next write
+                pinger = None
+                return
+        pinger = loop.call_later(max(0.01, last_sent[0] + keepalive - loop.time()), keep_alive)
 
-    # On the loop's next turn: after the first chunk is out when it came with the head (a Task made
-    # before it cost the stream's TTFB), at once when the upstream is still silent.
-    starter = loop.call_soon(start_pinger) if keepalive > 0 else None
+    if keepalive > 0:
+        pinger = loop.call_later(keepalive, keep_alive)
     try:
         async for chunk in up.chunks():
             # hiding the usage dario asked for: whole events that cannot hold it are relayed as they came
@@ -184,8 +185,6 @@ async def _stream(call: Call, up: UpstreamResponse, headers: dict[str, str], sec
         await _end_with_error(call, resp, 502, f"dario: upstream {call.backend} sent a stream event dario "
                                                f"cannot translate ({type(e).__name__})")
     finally:
-        if starter is not None:
-            starter.cancel()
         if pinger is not None:
             pinger.cancel()
         call.usage = meter.usage  # the backend's own count, whatever the client's protocol
