@@ -46,6 +46,7 @@ KINDS = {  # name: (path, body, stream, header set)
     "openai stream TTFB": ("/v1/chat/completions", "o_stream", True, "o"),
     "translated plain": ("/v1/messages", "t_plain", False, "a"),
     "translated stream TTFB": ("/v1/messages", "t_stream", True, "a"),
+    "anthropic 300 KB history": ("/v1/messages", "a_history", False, "a"),  # a coding agent's call
 }
 
 

@@ -349,6 +349,24 @@ CLIENT_HEADERS = {"a": {"x-api-key": "client-key", "anthropic-version": "2023-06
                   "o": {"Authorization": "Bearer client-key"}}  # an OpenAI one
 
 
+def history_body(n: int) -> str:
+    """An Anthropic request carrying an agent's history of about `n` bytes: many short turns (tool calls,
+    their results, a line of text), as a coding agent sends on every call. Decoding it builds thousands of
+    objects, where a prompt of one long string builds one."""
+    msgs: list[dict] = [{"role": "user", "content": "Fix the failing test in src/."}]
+    size, i = 0, 0
+    while size < n:
+        pair = [{"role": "assistant", "content": [
+                    {"type": "text", "text": "Reading the next file."},
+                    {"type": "tool_use", "id": f"toolu_{i:06d}", "name": "read_file", "input": {"path": f"src/m{i}.py"}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"toolu_{i:06d}",
+                                              "content": f"def f{i}(x):\n    return x + {i}\n" * 3}]}]
+        msgs += pair
+        size += len(json.dumps(pair))
+        i += 1
+    return json.dumps({"model": "claude-bench", "max_tokens": 64, "messages": msgs})
+
+
 def bodies() -> dict[str, str]:
     msgs = [{"role": "user", "content": "Say hello"}]
     return {
@@ -359,6 +377,7 @@ def bodies() -> dict[str, str]:
         # an Anthropic client whose model routes to the OpenAI-shaped backend: dario translates both ways
         "t_plain": json.dumps({"model": "openai:gpt-bench", "max_tokens": 64, "messages": msgs}),
         "t_stream": json.dumps({"model": "openai:gpt-bench", "max_tokens": 64, "messages": msgs, "stream": True}),
+        "a_history": history_body(300 << 10),  # a coding agent's call: 300 KB of history
     }
 
 
@@ -588,7 +607,9 @@ def startup_phase(home: Path, m: dict) -> dict:
 
 
 SCALE = (1, 8, 64, 256)
-SIZES = {"1 KB": 1 << 10, "100 KB": 100 << 10, "1 MB": 1 << 20}
+# prompt sizes: one string of that size, or (history) an agent's history of many short turns (history_body)
+SIZES = {"1 KB": (1 << 10, False), "100 KB": (100 << 10, False), "1 MB": (1 << 20, False),
+         "100 KB history": (100 << 10, True), "1 MB history": (1 << 20, True)}
 
 
 def scaling_phase(up: str, dario: str, m: dict) -> dict:
@@ -612,9 +633,9 @@ def size_phase(up: str, dario: str, m: dict) -> dict:
     """Added latency (p50, via dario - direct) against the prompt's size, same-protocol plain calls."""
     ah = CLIENT_HEADERS["a"]
     targets = []
-    for label, n in SIZES.items():
-        body = json.dumps({"model": "claude-bench", "max_tokens": 64,
-                           "messages": [{"role": "user", "content": "x" * n}]})
+    for label, (n, history) in SIZES.items():
+        body = history_body(n) if history else json.dumps({"model": "claude-bench", "max_tokens": 64,
+                                                            "messages": [{"role": "user", "content": "x" * n}]})
         targets += [{"name": f"{label}|direct", "url": f"{up}/v1/messages", "headers": ah, "body": body},
                     {"name": f"{label}|dario", "url": f"{dario}/v1/messages", "headers": ah, "body": body}]
     raw = run_load({"mode": "latency", "n": m["size_n"], "warmup": 5, "targets": targets}, timeout=900)

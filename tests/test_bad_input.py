@@ -93,6 +93,24 @@ def test_translated_infinite_max_tokens_is_a_400(proxy, raw):
     assert raw.seen == []  # refused before it left
 
 
+PAD = '"' + "x" * 4096 + '"'  # past parse.HEAD_ONLY_ABOVE: only the head is decoded before the send
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/chat/completions"])
+@pytest.mark.parametrize("data, says", [
+    ('{"model": "m", "pad": %s, "temperature": NaN}' % PAD, "not valid JSON"),
+    ('{"model": "m", "pad": %s, "messages": [' % PAD, "not valid JSON"),
+    ('[{"model": "m", "pad": %s}]' % PAD, "must be a JSON object"),
+    ('{"model": 5, "pad": %s}' % PAD, "model: a non-empty string"),
+    ('{"model": "m", "stream": "yes", "pad": %s}' % PAD, "stream: must be true or false"),
+])
+def test_a_long_body_read_by_its_head_alone_is_refused_as_a_whole_one_is(proxy, raw, path, data, says):
+    raw.seen.clear()
+    r, row = post(proxy, path, data.encode())
+    assert r.status_code == 400 and _shape_ok(path, r.json()) and says in r.text and row.status == 400
+    assert raw.seen == []  # refused before it left
+
+
 def test_nan_literal_is_not_json(proxy):
     r, row = post(proxy, "/v1/chat/completions", b'{"model": "gpt-x", "temperature": NaN, "messages": []}')
     assert r.status_code == 400 and "not valid JSON" in r.json()["error"]["message"] and row.status == 400

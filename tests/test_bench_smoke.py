@@ -51,7 +51,8 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert sum("(x direct)" in n or "(x without" in n for n in names) == 10  # targets are ratios
     assert set(res["scaling"]) == {"1", "8", "64", "256"} and all(
         v["dario"]["calls_per_s"] and v["direct"]["calls_per_s"] for v in res["scaling"].values())
-    assert set(res["sizes"]) == {"1 KB", "100 KB", "1 MB"} and all(c["ratio"] for c in res["sizes"].values())
+    assert set(res["sizes"]) == {"1 KB", "100 KB", "1 MB", "100 KB history", "1 MB history"}
+    assert all(c["ratio"] for c in res["sizes"].values())
     assert res["tunnel"]["bulk_10mb"]["ratio"] and res["tunnel"]["ttfb"]["ratio"]
     soak = res["soak"]
     assert soak["calls"] > 0 and not soak["errors"] and soak["growth_mb"] is not None
@@ -103,7 +104,7 @@ def test_the_ab_bench_runs_both_trees_on_the_same_calls(tmp_path):
     res = json.loads(out.read_text())
     assert res["base"] == "HEAD" and not res["latency"]["errors"]
     for kind in ("anthropic plain", "openai plain", "anthropic stream TTFB", "openai stream TTFB",
-                 "translated plain", "translated stream TTFB"):
+                 "translated plain", "translated stream TTFB", "anthropic 300 KB history"):
         c = res["latency"][kind]
         assert c["base"] > 0 and c["work"] > 0 and c["direct"] > 0 and c["work/base"] > 0
     assert set(res["throughput"]) == {"plain", "stream"}

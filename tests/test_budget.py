@@ -132,3 +132,21 @@ def test_usage_budget_shows_caps_and_headroom(home, upstream):
     assert rows["daily"]["spent_usd"] == pytest.approx(ANT_COST)
     assert rows["daily"]["headroom_usd"] == pytest.approx(5 - ANT_COST)
     assert rows["monthly for backend anthropic"]["limit_usd"] == 2
+
+
+@pytest.mark.parametrize("protocol, path, field", [("anthropic", "/v1/messages", "max_tokens"),
+                                                   ("openai", "/v1/chat/completions", "max_completion_tokens")])
+def test_a_long_bodys_worst_case_reads_its_output_cap_from_the_head_alone(protocol, path, field):
+    """A budget must not put the decoding of a whole agent history back before the send (parse.py)."""
+    from dario.core.call import Call, CallContext
+    from dario.pipeline import parse
+    from dario.protocols import adapter
+    history = [{"role": "user", "content": "x " * 50}] * 60  # past parse.HEAD_ONLY_ABOVE
+    worst = []
+    for cap in ({field: 16}, {}):
+        call = Call(None, CallContext(), adapter(protocol), "generate", path, "")
+        call.raw = json.dumps({"model": "claude-budget", "messages": history, **cap}).encode()
+        parse.parse(call)
+        worst.append(budget(1.0).worst_case(call))
+        assert vars(call).get("_body") is None  # `Call.body` never asked for
+    assert worst[0] < worst[1]  # 16 output tokens, against the default worst case

@@ -27,12 +27,14 @@ class Watch:
     def __init__(self) -> None:
         self.events: list[tuple[str, str]] = []
         self.records = []
+        self.decoded_before_answer: list[bool] = []
 
     def call_start(self, call) -> None:
         self.events.append(("start", call.id))
 
     def response_headers(self, call) -> None:
         self.events.append(("headers", call.id))
+        self.decoded_before_answer.append(vars(call).get("_body") is not None)  # `Call.body` not yet asked for
 
     def call_finish(self, call, record) -> None:
         self.events.append(("finish", call.id))
@@ -156,6 +158,24 @@ async def test_same_protocol_body_goes_out_byte_for_byte(serve):
     method, target, headers, body = up.sent[-1]
     assert body == raw and target == "http://o.test/v1/chat/completions"
     assert headers["Authorization"] == f"Bearer {KEY_O}"
+
+
+async def test_a_same_protocol_call_is_sent_before_its_body_is_decoded_whole(serve):
+    """parse.py decodes only the fields routing reads: the client's bytes go upstream as they came, and the
+    rest of the body is decoded once the client has its answer (its conversation). A renamed model, a
+    translation and an adapter that reads more than the head need it before the send."""
+    history = [{"role": "user" if i % 2 == 0 else "assistant", "content": [{"type": "text", "text": f"turn {i}"}]}
+               for i in range(41)]
+    url, up, watch = await serve(MemoryResponse(200, {"Content-Type": "application/json"}, [json.dumps(CHAT_OK).encode()]),
+                                 aliases={"renamed": "oai:gpt-y"})
+    for model in ("m", "renamed", "claude-x"):
+        status, _ = await post(url, "/v1/chat/completions", dict(OAI, model=model, messages=history))
+        assert status == 200
+    assert watch.decoded_before_answer == [False, True, True]
+    assert json.loads(up.sent[1][3])["model"] == "gpt-y"  # re-serialised from the whole body
+    same = watch.records[0]
+    assert same.conversation and same.request_body == json.dumps(dict(OAI, messages=history)).encode()
+    assert watch.records[1].conversation and watch.records[2].conversation
 
 
 async def test_translated_request_gets_the_backends_url_auth_and_version(serve):

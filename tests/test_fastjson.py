@@ -8,7 +8,9 @@ import math
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from dario.core.fastjson import field_of, loads, loads_object
+import msgspec
+
+from dario.core.fastjson import field_of, head, loads, loads_object
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -78,3 +80,37 @@ def test_decode_says_when_the_standard_library_decoded_and_dumps_then_refuses_wh
 def test_dumps_writes_what_json_reads_back_as_the_same_value(v):
     from dario.core.fastjson import dumps
     assert repr(json.loads(dumps(v))) == repr(v)
+
+
+HEAD = ("model", "stream", "stream_options")
+requests_ = st.dictionaries(st.sampled_from(HEAD + ("messages", "max_tokens")), values, max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(values, requests_), st.booleans())
+def test_head_is_the_named_top_level_fields_of_what_decode_reads_or_none_where_msgspec_refuses(v, ascii_only):
+    data = json.dumps(v, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    h = head(data, HEAD)
+    if h is None:  # not an object, or JSON msgspec does not take (parse.py then decodes it whole)
+        assert not isinstance(v, dict) or _msgspec_refuses(data)
+    else:
+        whole = loads(data)
+        assert isinstance(whole, dict) and repr(h) == repr({n: whole[n] for n in HEAD if n in whole})
+
+
+def _msgspec_refuses(data: bytes) -> bool:
+    try:
+        msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return True
+    return False
+
+
+def test_head_builds_only_its_fields_and_refuses_what_decode_must_decide():
+    assert head(b'{"messages": [{"content": "x"}], "model": "m", "stream": true}', HEAD) == {"model": "m", "stream": True}
+    assert head(b'{"model": "m", "t": 1e400}', HEAD) == {"model": "m"}  # skipped, not made inf
+    assert head(b'{"a": 1}', HEAD) == {}
+    for data in (b"[1]", b'"x"', b'{"model": "m", "x": NaN}', b'{"model": "m"', b'{"model": "\\ud83d"}'):
+        assert head(data, HEAD) is None  # decode() decides: an error, or (the surrogate) the standard library
+    with pytest.raises(RecursionError):
+        head(b'{"model": "m", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", HEAD)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dario.core import fastjson
 from dario.core.ids import new_id
 from dario.core.usage import Usage
 from dario.pipeline.record import CallRecord
@@ -51,7 +52,7 @@ class Call:
     t0: float = field(default_factory=time.perf_counter)
     # parse
     raw: bytes = b""
-    body: dict | None = None
+    head: dict | None = None  # the top-level fields the client's adapter reads to route it (`body` below)
     model_requested: str | None = None
     stream: bool = False
     conversation: str | None = None
@@ -75,6 +76,24 @@ class Call:
     response_headers: dict[str, str] | None = None
     cost_usd: float | None = None
     notes: dict[str, Any] = field(default_factory=dict)  # for hooks: their own per-call state
+
+    _body = None  # not a field: `body` decodes it when first asked for
+
+    @property
+    def body(self) -> dict | None:
+        """The request body decoded whole, when first asked for. The parse stage decodes only the head
+        (parse.py): a same-protocol call with its model unchanged goes upstream as the client's bytes and
+        never needs the rest before it is sent; translation, a renamed model, budgets and the
+        conversation ask for it (the last once the client has its answer)."""
+        if self._body is None and self.head is not None:
+            self._body, exact = fastjson.decode(self.raw)
+            if not exact:
+                self.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
+        return self._body
+
+    @body.setter
+    def body(self, value: dict | None) -> None:
+        self._body = value
 
     @property
     def translated(self) -> bool:

@@ -72,6 +72,23 @@ def dumps(obj: Any, exact: bool = True) -> bytes:
 
 
 @lru_cache(maxsize=None)
+def _head_decoder(names: tuple[str, ...]) -> msgspec.json.Decoder:
+    return msgspec.json.Decoder(msgspec.defstruct("Head", [(n, Any, msgspec.UNSET) for n in names]))
+
+
+def head(data: bytes, names: tuple[str, ...]) -> dict | None:
+    """The top-level `names` of a JSON object that are present, decoded, and nothing else built: the rest
+    is only checked to be JSON (an agent's 300 KB history: 0.09 ms, against 0.76 ms to decode it whole).
+    None when msgspec refuses `data` (not an object, or JSON it does not take): decode() it whole, which
+    decides as before. Raises RecursionError for nesting too deep, as decode() does."""
+    try:
+        h = _head_decoder(names).decode(data)
+    except msgspec.DecodeError:
+        return None
+    return {n: v for n in names if (v := getattr(h, n)) is not msgspec.UNSET}
+
+
+@lru_cache(maxsize=None)
 def _field_decoder(name: str) -> msgspec.json.Decoder:
     return msgspec.json.Decoder(msgspec.defstruct("Has_" + name, [(name, Any, None)]))
 

@@ -19,12 +19,14 @@ def request_payload(call: Call) -> None:
         call.payload = call.raw or None
         return
     if not call.translated:
-        asked = call.inbound.with_usage_requested(call.body)
-        if asked is not None:  # the client's stream stays as it asked; the record gets its tokens
+        # decided on the head (the fields it reads are there): the whole body only to re-serialise it
+        if call.inbound.with_usage_requested(call.head) is not None:
+            # the client's stream stays as it asked; the record gets its tokens
             call.notes["hide_usage"] = True
-            spliced = call.inbound.usage_request_spliced(call.raw, call.body) \
+            spliced = call.inbound.usage_request_spliced(call.raw, call.head) \
                 if call.model == call.model_requested else None
-            call.payload = spliced or _dumps(call.inbound.with_model(asked, call.model), call)
+            call.payload = spliced or _dumps(call.inbound.with_model(call.inbound.with_usage_requested(call.body),
+                                                                     call.model), call)
         elif call.model == call.model_requested:
             call.payload = call.raw  # nothing to change
         else:

@@ -101,7 +101,7 @@ class Budget:
         p = pricing.price_for(call.model or call.model_requested, self.prices)
         if p is None:
             return None
-        body = call.body or {}
+        body = call.head or {}  # the whole body, or its head fields, which hold these (Adapter.head_fields)
         out = next((body[k] for k in ("max_tokens", "max_completion_tokens", "max_output_tokens")
                     if isinstance(body.get(k), int) and not isinstance(body.get(k), bool)), DEFAULT_MAX_OUTPUT)
         inp = len(call.payload or call.raw or b"") / 4

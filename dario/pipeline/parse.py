@@ -39,20 +39,31 @@ def _why(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
+# Bytes of body above which only its head is decoded before the send: below, decoding it whole at once costs
+# less than the head now and the whole later (a 1 KB history: 2.4 us whole, 1.1 us the head; 99 B: 0.3, 0.6).
+HEAD_ONLY_ABOVE = 1024
+
+
 def parse(call: Call) -> None:
-    """Fill body, model and stream; an LLM call only."""
+    """Fill head, model and stream; an LLM call only. A body of more than HEAD_ONLY_ABOVE bytes is decoded
+    whole only where the client's adapter reads more than its head (`Adapter.head_fields`); otherwise
+    `call.body` decodes it when asked (a coding agent's 300 KB call: 3.9 -> 2.0 ms through dario, bench/ab.py)."""
+    fields = call.inbound.head_fields
     try:
-        body, exact = fastjson.decode(call.raw) if call.raw else (None, True)
-        if not exact:
-            call.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
+        head = fastjson.head(call.raw, fields) if fields and len(call.raw) > HEAD_ONLY_ABOVE else None
+        if head is None:  # the whole body, or what msgspec refuses (decided by decode(), as ever)
+            body, exact = fastjson.decode(call.raw) if call.raw else (None, True)
+            if not exact:
+                call.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
+            if not isinstance(body, dict):
+                raise CallError(400, "request body must be a JSON object")
+            call.body = head = body
     except RecursionError:
         raise CallError(400, "request body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise CallError(400, f"request body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise CallError(400, "request body must be a JSON object")
-    call.body = body
-    call.model_requested, call.stream = call.inbound.read_request(body, call.path)
+    call.head = head
+    call.model_requested, call.stream = call.inbound.read_request(head, call.path)
 
 
 def conversation(call, conversations) -> None:

@@ -73,12 +73,18 @@ class Adapter:
     models_path = "/v1/models"
 
     # -- what a request is ------------------------------------------------------------------
+    # The top-level fields read_request, a same-protocol send and a budget's worst case read (parse.py
+    # decodes only these from a long body: the rest of a history is never built before it is sent), or
+    # None where they need the whole body.
+    head_fields: tuple[str, ...] | None = ("model", "stream", "max_tokens")
+
     def endpoint(self, path: str) -> str | None:
         """'generate' | 'count_tokens' for one of this protocol's LLM paths, else None."""
         raise NotImplementedError
 
     def read_request(self, body: dict, path: str) -> tuple[str, bool]:
-        """(model, stream) of a parsed request body; CallError 400 when the body can't be one."""
+        """(model, stream) of a parsed request body (its `head_fields`, or all of it); CallError 400 when
+        the body can't be one."""
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise CallError(400, "model: a non-empty string is required")
@@ -157,12 +163,14 @@ class Adapter:
 
     def with_usage_requested(self, body: dict) -> dict | None:
         """A same-protocol streamed body that asks the backend for usage the client did not ask
-        for, or None when nothing needs adding. The added report is then hidden from the client
-        by `usage_hider()`, so it gets exactly the stream it asked for."""
+        for, or None when nothing needs adding (decided on the head fields alone, which adapt.py
+        passes first). The added report is then hidden from the client by `usage_hider()`, so it
+        gets exactly the stream it asked for."""
         return None
 
     def usage_request_spliced(self, raw: bytes, body: dict) -> bytes | None:
-        """with_usage_requested's body as bytes made from the client's own, or None (no such splice)."""
+        """with_usage_requested's body as bytes made from the client's own, or None (no such splice);
+        `body` may be the head fields alone."""
         return None
 
     def usage_hider(self):

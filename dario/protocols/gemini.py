@@ -88,6 +88,8 @@ class GeminiAdapter(Adapter):
             return None
         return "count_tokens" if found[2] == "countTokens" else "generate"
 
+    head_fields = None  # read_request checks `contents`, which holds the whole conversation
+
     def read_request(self, body: dict, path: str) -> tuple[str, bool]:
         found = parse_path(path)
         if found is None:

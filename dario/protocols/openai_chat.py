@@ -108,6 +108,8 @@ class OpenAIChatAdapter(Adapter):
     def endpoint(self, path: str) -> str | None:
         return "generate" if path.split("?", 1)[0].rstrip("/").endswith("/chat/completions") else None
 
+    head_fields = ("model", "stream", "stream_options", "max_tokens", "max_completion_tokens")
+
     def read_request(self, body: dict, path: str) -> tuple[str, bool]:
         model, stream = super().read_request(body, path)
         opts = body.get("stream_options")

@@ -108,6 +108,8 @@ class OpenAIResponsesAdapter(OpenAIChatAdapter):
             return "count_tokens"
         return None
 
+    head_fields = None  # read_request checks `input`, which holds the whole conversation
+
     def read_request(self, body: dict, path: str) -> tuple[str, bool]:
         model, stream = super(OpenAIChatAdapter, self).read_request(body, path)
         if not isinstance(body.get("input"), (str, list, type(None))):
