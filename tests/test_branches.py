@@ -4,7 +4,11 @@ Driven through the real proxy with requests shaped as Claude Code and Codex send
 
 from __future__ import annotations
 
+import json
+
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dario.pipeline.sessions import Conversations
 from dario.report.html import render
@@ -79,3 +83,74 @@ def test_openai_and_responses_tool_calls_link_sub_agents_too():
                          else {"input": TASK}, "s1")
         later = c.assign("r", protocol, turn, "p2")
         assert later.conversation == parent.conversation and later.subagents == [child.conversation], protocol
+
+
+# -- the same conversations from a decoded body and from its bytes ------------------------------------------
+
+def _shaped(protocol: str, system: str, turns: list[tuple[str, str, str | None]]) -> dict:
+    """A history of (role, text, a spawned task's prompt or None) in `protocol`'s request shape."""
+    if protocol == "anthropic":
+        return {"system": [{"type": "text", "text": system}], "messages": [
+            {"role": r, "content": [{"type": "text", "text": t}] + ([{"type": "tool_use", "id": f"t{i}", "name": "Task",
+                                                                       "input": {"prompt": task}}] if task else [])}
+            for i, (r, t, task) in enumerate(turns)]}
+    if protocol == "openai":
+        return {"messages": [{"role": "system", "content": system}] + [
+            {"role": r, "content": t, **({"tool_calls": [{"id": f"c{i}", "type": "function", "function": {
+                "name": "spawn", "arguments": json.dumps({"task": task})}}]} if task else {})}
+            for i, (r, t, task) in enumerate(turns)]}
+    if protocol == "responses":
+        items = []
+        for i, (r, t, task) in enumerate(turns):  # the turn after a tool call: its output, as Codex sends it
+            after_call = i > 0 and turns[i - 1][2]
+            items.append({"type": "function_call_output", "call_id": f"c{i - 1}", "output": t} if after_call
+                         else {"role": r, "content": t})
+            if task:
+                items.append({"type": "function_call", "call_id": f"c{i}", "name": "spawn",
+                              "arguments": json.dumps({"task": task})})
+        return {"instructions": system, "input": items}
+    return {"systemInstruction": {"parts": [{"text": system}]}, "contents": [
+        {"role": "model" if r == "assistant" else "user", "parts": [{"text": t}] + (
+            [{"functionCall": {"name": "spawn", "args": {"task": task}}}] if task else [])}
+        for r, t, task in turns]}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["anthropic", "openai", "responses", "gemini"]),
+       st.lists(st.sampled_from(["main", "sub", "retry"]), min_size=1, max_size=12),
+       st.lists(st.sampled_from([(",", ":"), (", ", ": ")]), min_size=12, max_size=12))
+def test_a_body_given_as_its_bytes_gets_the_conversation_its_decoded_self_gets(protocol, steps, seps):
+    """The conversation of a long call is read from its bytes, each turn once (sessions.py); from the
+    decoded body it is read whole. Both must say the same of every call: conversation, parent, sub-agents,
+    however the client spaced its JSON from one call to the next."""
+    task = "Survey the repository and list every module that owns an HTTP client"
+    agents = {"main": ("You are the main agent", [("user", "Refactor the client", None)]),
+              "sub": ("You are a sub-agent", [("user", task, None)])}
+    calls = []
+    for i, step in enumerate(steps):
+        who = "main" if step == "retry" else step
+        system, turns = agents[who]
+        body = _shaped(protocol, system, turns if step != "retry" else turns[:-1] + [("user", f"retry {i}", None)])
+        calls.append((f"c{i}", body))
+        spawn = task if who == "main" and len(turns) == 1 else None  # the main agent's first answer spawns it
+        agents[who] = (system, turns + [("assistant", f"answer {i}", spawn), ("user", f"more {i}", None)])
+    out = []
+    for as_bytes in (False, True):
+        c, ids, seen = Conversations(), {}, []
+        for (cid, body), sep in zip(calls, seps):
+            t = c.assign("run", protocol, json.dumps(body, separators=sep).encode() if as_bytes else body, cid)
+            name = lambda conv: ids.setdefault(conv, len(ids)) if conv else None  # noqa: E731
+            seen.append((name(t.conversation), t.parent_call, sorted(name(s) for s in t.subagents)))
+        out.append(seen)
+    assert out[0] == out[1]
+
+
+def test_a_long_historys_turns_are_read_once_each():
+    c = Conversations()
+    history = [{"role": "user", "content": "start"}]
+    for i in range(200):
+        body = json.dumps({"messages": history}).encode()
+        before = len(c._memo)
+        c.assign("run", "anthropic", body, f"c{i}")
+        assert len(c._memo) - before == (1 if i == 0 else 2)  # only the turns this call added
+        history = history + [{"role": "assistant", "content": f"a{i}"}, {"role": "user", "content": f"u{i}"}]

@@ -162,8 +162,8 @@ async def test_same_protocol_body_goes_out_byte_for_byte(serve):
 
 async def test_a_same_protocol_call_is_sent_before_its_body_is_decoded_whole(serve):
     """parse.py decodes only the fields routing reads: the client's bytes go upstream as they came, and the
-    rest of the body is decoded once the client has its answer (its conversation). A renamed model, a
-    translation and an adapter that reads more than the head need it before the send."""
+    conversation is read from them once the client has its answer. A renamed model and a translation need
+    the whole body before the send."""
     history = [{"role": "user" if i % 2 == 0 else "assistant", "content": [{"type": "text", "text": f"turn {i}"}]}
                for i in range(41)]
     url, up, watch = await serve(MemoryResponse(200, {"Content-Type": "application/json"}, [json.dumps(CHAT_OK).encode()]),

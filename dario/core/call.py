@@ -81,10 +81,10 @@ class Call:
 
     @property
     def body(self) -> dict | None:
-        """The request body decoded whole, when first asked for. The parse stage decodes only the head
-        (parse.py): a same-protocol call with its model unchanged goes upstream as the client's bytes and
-        never needs the rest before it is sent; translation, a renamed model, budgets and the
-        conversation ask for it (the last once the client has its answer)."""
+        """The request body decoded whole, when first asked for. The parse stage decodes only a long
+        body's head (parse.py): a same-protocol call with its model unchanged goes upstream as the client's
+        bytes and never needs the rest; translation, a renamed model and the cassette ask for it, and the
+        conversation reads its turns from the bytes (`body_or_raw`)."""
         if self._body is None and self.head is not None:
             self._body, exact = fastjson.decode(self.raw)
             if not exact:
@@ -94,6 +94,12 @@ class Call:
     @body.setter
     def body(self, value: dict | None) -> None:
         self._body = value
+
+    @property
+    def body_or_raw(self) -> dict | bytes | None:
+        """The body if it was decoded, else its bytes, for a reader that can take either (the conversation:
+        pipeline/sessions.py reads a long history's new turns alone from its bytes)."""
+        return self._body if self._body is not None else self.raw if self.head is not None else None
 
     @property
     def translated(self) -> bool:

@@ -200,7 +200,7 @@ class Pipeline:
     def _record(self, call: Call) -> None:
         if call.latency_ms is None:
             call.latency_ms = call.elapsed_ms()
-        if call.inbound is not None and call.body is not None:
+        if call.inbound is not None and call.head is not None:  # parsed: a request body (maybe not decoded)
             parse.conversation(call, self.conversations)  # if the send stage did not need it first
         answer.settle_usage(call)
         if call.error is not None:

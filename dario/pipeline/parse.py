@@ -72,7 +72,7 @@ def conversation(call, conversations) -> None:
         return
     call.notes["assigned"] = True
     try:
-        turn = conversations.assign(call.ctx.run_id, call.inbound.name, call.body, call.id)
+        turn = conversations.assign(call.ctx.run_id, call.inbound.name, call.body_or_raw, call.id)
     except Exception:  # a key for grouping calls: never a reason to fail one
         call.conversation = None
         return
