@@ -743,7 +743,7 @@ def plot(res: dict, path: Path) -> str | None:
         ax.set_title(title)
         ax.legend()
     labels = list(sz)
-    c.bar(labels, [sz[k]["diff"] or 0 for k in labels])
+    c.bar([k.replace(" history", "\nhistory") for k in labels], [sz[k]["diff"] or 0 for k in labels])
     c.set_title("added latency p50 (ms) by prompt size")
     fig.suptitle(f"dario vs direct, same run ({res['meta']['date']}, {res['meta']['cpus']} CPUs)")
     fig.tight_layout()
