@@ -184,7 +184,7 @@ class Conversations:
         # per run: conversations that opened on their own, (id, first user text), not yet linked to a parent
         self._open: dict[str, deque] = {}
         self.max_open = max_open
-        self._memo: dict[tuple[str, bytes], tuple[str, int] | None] = {}  # a turn's bytes -> (role, its hash)
+        self._memo: dict[str, dict[bytes, tuple[str, int] | None]] = {}  # protocol -> a turn's bytes -> (role, hash)
         self._memo_bytes = 0
 
     def key(self, run_id: str, protocol: str, body: Any) -> str | None:
@@ -213,19 +213,20 @@ class Conversations:
             items = _items(protocol, raw)
             turns += [(t[0], hash(t), t[1]) for it in items if (t := _turn(protocol, it)) is not None]
             return turns, lambda: reversed(items)
-        memo = self._memo
+        memo = self._memo.get(protocol)
+        if memo is None:
+            memo = self._memo[protocol] = {}
         for r in raw:
             data = bytes(r)
-            key = (protocol, data)
-            seen = memo.get(key, _UNSEEN)
+            seen = memo.get(data, _UNSEEN)
             if seen is _UNSEEN:
                 t = _turn(protocol, fastjson.loads(data))
-                seen = memo[key] = (t[0], hash(t)) if t is not None else None
+                seen = memo[data] = (t[0], hash(t)) if t is not None else None
                 self._memo_bytes += len(data) + 200
             if seen is not None:
                 turns.append((seen[0], seen[1], data))
         if self._memo_bytes > MEMO_BYTES:
-            memo.clear()
+            self._memo.clear()
             self._memo_bytes = 0
         return turns, lambda: (fastjson.loads(bytes(r)) for r in reversed(raw))
 
