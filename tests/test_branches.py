@@ -154,3 +154,15 @@ def test_a_long_historys_turns_are_read_once_each():
         c.assign("run", "anthropic", body, f"c{i}")
         assert len(c._memo["anthropic"]) - before == (1 if i == 0 else 2)  # only the turns this call added
         history = history + [{"role": "assistant", "content": f"a{i}"}, {"role": "user", "content": f"u{i}"}]
+
+
+def test_a_responses_input_of_one_string_reads_the_same_from_its_bytes():
+    for as_bytes in (False, True):
+        c = Conversations()
+        body = {"instructions": "Be brief.", "input": "plan the refactor of the client"}
+        first = c.assign("r", "responses", json.dumps(body).encode() if as_bytes else body, "c1")
+        later = {"instructions": "Be brief.", "input": [{"role": "user", "content": "plan the refactor of the client"},
+                                                        {"role": "assistant", "content": "ok"},
+                                                        {"role": "user", "content": "go"}]}
+        cont = c.assign("r", "responses", json.dumps(later).encode() if as_bytes else later, "c2")
+        assert first.conversation and cont.conversation == first.conversation and cont.parent_call == "c1"

@@ -232,11 +232,14 @@ class StreamResponse:
         head, self._head = self._head, None
         self._conn.write(head + data if head is not None else data)
 
+    def _framed(self, data: bytes) -> bytes:
+        return b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+
     async def write(self, data: bytes) -> None:
         if not data or self._head_only:
             return
         conn = self._conn
-        self._out(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+        self._out(self._framed(data))
         if conn.paused_writing:
             await conn.drain()
 
@@ -245,7 +248,7 @@ class StreamResponse:
         end or while the client is not taking what was sent (it would only queue behind that)."""
         if self.eof or self._head_only or self._conn.paused_writing:
             return False
-        self._out(b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data)
+        self._out(self._framed(data))
         return True
 
     async def write_eof(self) -> None:

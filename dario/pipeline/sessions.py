@@ -114,6 +114,11 @@ def messages_of(protocol: str, body: dict) -> list[tuple[str, str]]:
                                       if (t := _turn(protocol, it)) is not None]
 
 
+def _hashed(said: list[tuple[str, str]]) -> list[tuple[str, int, Any]]:
+    """(role, hash of what it says, what it says) of each (role, text): the form Conversations reads."""
+    return [(role, hash((role, text)), text) for role, text in said]
+
+
 @lru_cache(maxsize=None)
 def _raw_decoder(protocol: str) -> msgspec.json.Decoder:
     """A request's turns as the bytes of each (msgspec.Raw: sliced, not decoded), and its system prompt."""
@@ -202,17 +207,14 @@ class Conversations:
                 return self._read_raw(protocol, top)
         if not isinstance(body, dict):
             return None
-        turns = [(role, hash((role, text)), text) for role, text in messages_of(protocol, body)]
-        return turns, lambda: reversed(_items(protocol, body.get(_TURNS[protocol])))
+        return _hashed(messages_of(protocol, body)), lambda: reversed(_items(protocol, body.get(_TURNS[protocol])))
 
     def _read_raw(self, protocol: str, top: Any) -> tuple[list[tuple[str, int, Any]], Callable[[], Iterator[Any]]]:
-        turns: list[tuple[str, int, Any]] = [(role, hash((role, text)), text) for role, text in _system(
-            protocol, {f: getattr(top, f) for f in _TOP[protocol]})]
+        fields = {f: getattr(top, f) for f in _TOP[protocol]}
         raw = getattr(top, _TURNS[protocol])
-        if isinstance(raw, str) or raw is None:
-            items = _items(protocol, raw)
-            turns += [(t[0], hash(t), t[1]) for it in items if (t := _turn(protocol, it)) is not None]
-            return turns, lambda: reversed(items)
+        if not isinstance(raw, list):  # a string (Responses' one user turn) or none: nothing to slice
+            return self._read(protocol, {**fields, _TURNS[protocol]: raw})
+        turns = _hashed(_system(protocol, fields))
         memo = self._memo.get(protocol)
         if memo is None:
             memo = self._memo[protocol] = {}
@@ -224,7 +226,7 @@ class Conversations:
                 seen = memo[data] = (t[0], hash(t)) if t is not None else None
                 self._memo_bytes += len(data) + 200
             if seen is not None:
-                turns.append((seen[0], seen[1], data))
+                turns.append((seen[0], seen[1], data))  # seen[1] is hash((role, text)), as _hashed makes it
         if self._memo_bytes > MEMO_BYTES:
             self._memo.clear()
             self._memo_bytes = 0
