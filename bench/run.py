@@ -291,22 +291,22 @@ def litellm_start(procs: Procs, upstream: str, tmp: Path) -> tuple[str | None, s
 
 
 # -- reference proxies ---------------------------------------------------------------------------------------
-def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """({name: base URL}, {name: why it is missing}) of the proxies measured beside dario for reference:
-    bench/reference.py's byte relay and bare HTTP stack, and nginx when it is installed."""
-    urls, missing = {}, {}
+def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, str], dict[str, str], dict[str, int]]:
+    """({name: base URL}, {name: why it is missing}, {name: pid}) of the proxies measured beside dario for
+    reference: bench/reference.py's byte relay and bare HTTP stack, and nginx when it is installed."""
+    urls, missing, pids = {}, {}, {}
     for kind in ("relay", "stack"):
         try:
-            _, mt = procs.start([PY, str(BENCH / "reference.py"), kind, upstream],
+            p, mt = procs.start([PY, str(BENCH / "reference.py"), kind, upstream],
                                 re.compile(r"listening on (http://\S+)"), stream="stderr", env=clean_env(),
                                 cwd=str(ROOT))
-            urls[kind] = mt.group(1)
+            urls[kind], pids[kind] = mt.group(1), p.pid
         except RuntimeError as e:
             missing[kind] = str(e)[:300]
     nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
     if nginx is None:
         missing["nginx"] = "nginx is not installed (apt-get install nginx-light)"
-        return urls, missing
+        return urls, missing, pids
     u = urllib.parse.urlsplit(upstream)
     port, d = free_port(), tmp / "nginx"
     d.mkdir()
@@ -330,11 +330,11 @@ def references_start(procs: Procs, upstream: str, tmp: Path) -> tuple[dict[str, 
         except OSError:
             time.sleep(0.05)
     if p.poll() is None:
-        urls["nginx"] = f"http://127.0.0.1:{port}"
+        urls["nginx"], pids["nginx"] = f"http://127.0.0.1:{port}", p.pid
     else:
         why = (d / "error.log").read_text(errors="replace")[-300:]
         missing["nginx"] = f"nginx exited with code {p.returncode}: {why}"
-    return urls, missing
+    return urls, missing, pids
 
 
 def free_port() -> int:
@@ -422,7 +422,25 @@ def latency_phase(up: str, dario: str, m: dict) -> dict:
     }
 
 
-def reference_phase(up: str, proxies: dict[str, str], m: dict) -> dict:
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time of a process, its threads and its children (dario's writer, nginx's worker) so far: the
+    scheduler's own count in ns (/proc/.../schedstat), not the 10 ms ticks of /proc/.../stat, which over a
+    phase's few seconds of CPU are too coarse to divide by its calls."""
+    import psutil  # dario's own dependency
+    try:
+        ps = [psutil.Process(pid)]
+        ps += ps[0].children(recursive=True)
+        total = 0
+        for p in ps:
+            for t in os.listdir(f"/proc/{p.pid}/task"):
+                with open(f"/proc/{p.pid}/task/{t}/schedstat") as f:
+                    total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def reference_phase(up: str, proxies: dict[str, str], m: dict, pids: dict[str, int] | None = None) -> dict:
     """dario and the reference proxies, each given the same four same-protocol calls (Anthropic and OpenAI,
     plain and streamed) in every round, in random order among the direct ones. The same mix matters: on
     this machine a process called more often stays warmer and answers faster (an identical second dario
@@ -434,11 +452,20 @@ def reference_phase(up: str, proxies: dict[str, str], m: dict) -> dict:
              ("a_stream", "/v1/messages", ah, True), ("o_stream", "/v1/chat/completions", oh, True)]
     targets = [{"name": f"{c}_{who}", "url": base + path, "headers": h, "body": b[c], "stream": st}
                for who, base in {"direct": up, **proxies}.items() for c, path, h, st in calls]
+    pids = pids or {}
+    before = {who: cpu_seconds(pid) for who, pid in pids.items()}
     raw = run_load({"mode": "latency", "n": m["ref_n"], "warmup": m["lat_warmup"], "targets": targets}, timeout=900)
+    after = {who: cpu_seconds(pid) for who, pid in pids.items()}
+    calls = len(calls) * (m["ref_n"] + m["lat_warmup"])  # each proxy's, warm-up included (so is its CPU)
+    # CPU a call, each proxy's own process (and children): the work behind its added time, with no other
+    # process's wait in it. Calls arrive as they do in this phase, among the others' (caches cold).
+    cpu = {who: (after[who] - before[who]) / calls * 1e6 if after.get(who) is not None and before[who] is not None
+           else None for who in pids}
     s = {k: {"total": summary(v["total_ms"]), "ttfb": summary(v["ttfb_ms"])} for k, v in raw.items()}
     return {who: {"openai_plain": compare(s["o_plain_direct"]["total"], s[f"o_plain_{who}"]["total"], "p50"),
                   "anthropic_plain": compare(s["a_plain_direct"]["total"], s[f"a_plain_{who}"]["total"], "p50"),
-                  "openai_stream_ttfb": compare(s["o_stream_direct"]["ttfb"], s[f"o_stream_{who}"]["ttfb"], "p50")}
+                  "openai_stream_ttfb": compare(s["o_stream_direct"]["ttfb"], s[f"o_stream_{who}"]["ttfb"], "p50"),
+                  "cpu_us_per_call": cpu.get(who)}
             for who in proxies} | {"n": m["ref_n"],
                                    "errors": {k: v.get("error") for k, v in raw.items() if v.get("errors")}}
 
@@ -486,13 +513,19 @@ def soak_phase(dario: str, dario_pid: int, rate: float | None, m: dict) -> dict:
               "body": b["o_plain"], "stream": False}
     total = m["soak_max_s"] if not rate else min(m["soak_max_s"], m["soak_calls"] / rate)
     spec = {"mode": "throughput", "concurrency": 64, "warmup": 0, "rounds": 1, "targets": [target]}
+    cpu0 = cpu_seconds(dario_pid)
     first = run_load({**spec, "seconds": total / 10}, timeout=600)["dario"][0]
-    rss_start = rss_mb(dario_pid)
+    rss_start, cpu1 = rss_mb(dario_pid), cpu_seconds(dario_pid)
     rest = run_load({**spec, "seconds": total * 9 / 10}, timeout=1200)["dario"][0]
-    rss_end = rss_mb(dario_pid)
+    rss_end, cpu2 = rss_mb(dario_pid), cpu_seconds(dario_pid)
+    # dario's CPU a call (its writer's included) in each part: a cost that grows with the database (an
+    # index written at random places) shows here as RSS growth would for a leak
+    per_call = lambda a, b, n: (b - a) / n * 1e6 if None not in (a, b) and n else None  # noqa: E731
     return {"calls": first["calls"] + rest["calls"], "seconds": round(total, 1),
             "errors": first["errors"] + rest["errors"], "rss_after_first_tenth_mb": rss_start,
-            "rss_end_mb": rss_end, "growth_mb": None if rss_start is None or rss_end is None else rss_end - rss_start}
+            "rss_end_mb": rss_end, "growth_mb": None if rss_start is None or rss_end is None else rss_end - rss_start,
+            "cpu_us_per_call_first_tenth": per_call(cpu0, cpu1, first["calls"]),
+            "cpu_us_per_call_rest": per_call(cpu1, cpu2, rest["calls"])}
 
 
 def instructions_phase(up: str, m: dict, tmp: Path, procs: "Procs") -> dict:
@@ -602,6 +635,11 @@ def startup_phase(home: Path, m: dict) -> dict:
                      "added_mean_ms": statistics.fmean(w) - statistics.fmean(wo),
                      "added_median_ms": statistics.median(w) - statistics.median(wo),
                      "added_paired_ms": paired, "ratio": 1 + paired / statistics.median(wo), "n": len(w)}
+        fl = r.get(f"{kind}_floor")
+        if fl:  # the mechanism alone (an empty --require / sitecustomize), same rounds: any preload's cost
+            fpaired = statistics.median(a - b for a, b in zip(fl, wo))
+            out[kind]["floor"] = {"median_ms": statistics.median(fl), "added_paired_ms": fpaired,
+                                  "ratio": 1 + fpaired / statistics.median(wo)}
     out["injected"] = r["injected"]
     return out
 
@@ -826,6 +864,7 @@ def render(rows: list[tuple]) -> str:
     return "\n".join([line(rows[0]), "  ".join("-" * w for w in widths), *map(line, rows[1:])])
 
 
+FLOORS = {"node": "start-up floor: --require of an empty file", "python": "start-up floor: an empty sitecustomize"}
 REFERENCES = {"dario": "dario", "relay": "byte relay, Python", "stack": "dario/net alone",
               "nginx": "nginx"}
 REGRESSION = 0.10  # a via/direct ratio more than 10 % worse than the baseline run's is a regression
@@ -887,6 +926,10 @@ def table_rows(res: dict) -> list[tuple]:
         c = res.get("reference", {}).get(name)
         if c is not None:
             add(f"ref    {label}: openai plain p50 ms", c["openai_plain"])
+    for name, label in REFERENCES.items():  # each one's own CPU over that phase, a call (a mix of 4 kinds)
+        c = res.get("reference", {}).get(name)
+        if c is not None and c.get("cpu_us_per_call") is not None:
+            rows.append((f"ref    {label}: CPU us a call", "", fmt(c["cpu_us_per_call"], 0), "", "", "", ""))
     for name, c in res.get("shim", {}).items():
         if "plain" not in c:
             rows.append((f"shim   {name}", c.get("skipped", "—"), "", "", "", "", ""))
@@ -928,6 +971,10 @@ def table_rows(res: dict) -> list[tuple]:
         if s:
             w, wo = s["with_ms"]["median"], s["without_ms"]["median"]
             rows.append((label, fmt(wo), fmt(w), fmt(s["added_paired_ms"]), fmt(s["ratio"], 3), *tgt(tname)))
+            if "floor" in s:
+                f = s["floor"]
+                rows.append((FLOORS[kind], fmt(wo), fmt(f["median_ms"]), fmt(f["added_paired_ms"]),
+                             fmt(f["ratio"], 3), "", ""))
     tun = res.get("tunnel")
     if tun:
         add("tunnel loopback first byte p50 ms", tun["ttfb"])
@@ -955,6 +1002,10 @@ def table_rows(res: dict) -> list[tuple]:
     if soak:
         rows.append((f"soak RSS MB, {soak['calls']} calls (first tenth -> end)", fmt(soak["rss_after_first_tenth_mb"], 1),
                      fmt(soak["rss_end_mb"], 1), fmt(soak["growth_mb"], 1), "", *tgt("RSS growth over the soak (MB)")))
+        if soak.get("cpu_us_per_call_rest") is not None:
+            a, z = soak["cpu_us_per_call_first_tenth"], soak["cpu_us_per_call_rest"]
+            rows.append(("soak dario CPU us a call (first tenth -> rest)", fmt(a, 0), fmt(z, 0), fmt(z - a, 0),
+                         fmt(z / a, 3), "", ""))
     for name, v in (res.get("instructions") or {}).items():
         if isinstance(v, dict):
             rows.append((f"instructions per call, {name} (M)", "", fmt(v["per_call_M"], 3), "", "", "", ""))
@@ -1003,11 +1054,11 @@ def main() -> int:
 
         log(f"{mode}: sequential latency (direct and via dario, interleaved)…")
         res["latency"] = latency_phase(up, dario, m)
-        refs, refs_missing = references_start(procs, up, tmp)
+        refs, refs_missing, ref_pids = references_start(procs, up, tmp)
         for name, why in refs_missing.items():
             log(f"reference {name} missing: {why}")
         log("reference proxies: dario beside a Python byte relay, dario/net alone and nginx, same calls each…")
-        res["reference"] = reference_phase(up, {"dario": dario, **refs}, m)
+        res["reference"] = reference_phase(up, {"dario": dario, **refs}, m, {"dario": dp.pid, **ref_pids})
         res["reference"]["missing"] = refs_missing
         log("throughput at 64 concurrent (direct / dario / LiteLLM rounds alternate)…")
         res["throughput"] = throughput_phase(up, dario, nm.group(1), litellm, m, dp.pid)

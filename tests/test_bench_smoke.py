@@ -32,6 +32,8 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert not ref["errors"] and all(ref[p][k]["ratio"] > 0 for p in proxies
                                      for k in ("openai_plain", "anthropic_plain", "openai_stream_ttfb"))
     assert "ref    byte relay, Python: openai plain p50 ms" in r.stdout
+    # each one's own CPU a call over that phase (schedstat of the process and its children)
+    assert all(ref[p]["cpu_us_per_call"] > 0 for p in proxies) and "ref    dario: CPU us a call" in r.stdout
     systems = res["throughput"]["systems"]
     assert {"direct", "dario", "dario_no_telemetry", "anthropic_direct", "translation_dario"} <= set(systems)
     assert "litellm" not in systems and "--no-litellm" in res["throughput"]["litellm_missing"]
@@ -42,6 +44,9 @@ def test_bench_quick_writes_every_section(tmp_path):
         assert "skipped" in c or (c["proxy_plain"]["p50"]["ratio"] > 0 and not c["errors"])
     assert "shim   python_openai via proxy plain p50 ms" in r.stdout
     assert {"node", "python"} <= set(res["startup"])
+    # the mechanism's own floor beside each: an empty --require, an empty sitecustomize, same rounds
+    assert all(res["startup"][k]["floor"]["median_ms"] > 0 for k in ("node", "python"))
+    assert "start-up floor: --require of an empty file" in r.stdout
     names = {t["target"] for t in res["targets"]}
     assert len(names) == 13 and all(t["result"] in ("PASS", "FAIL", "n/a") for t in res["targets"])
     link = res["tunnel"]["link"]  # a shaped link to a second host needs root and iproute2: else it says why
@@ -56,6 +61,7 @@ def test_bench_quick_writes_every_section(tmp_path):
     assert res["tunnel"]["bulk_10mb"]["ratio"] and res["tunnel"]["ttfb"]["ratio"]
     soak = res["soak"]
     assert soak["calls"] > 0 and not soak["errors"] and soak["growth_mb"] is not None
+    assert soak["cpu_us_per_call_first_tenth"] > 0 and soak["cpu_us_per_call_rest"] > 0
     assert res["instructions"] == {"skipped": "quick run"}  # callgrind runs in full runs only
     assert "LiteLLM figures missing" in r.stdout and "proxy  anthropic plain p50 ms" in r.stdout
     assert "targets (ratios via dario / direct, this run):" in r.stdout
