@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import msgspec
 
 from dario.core import fastjson
-from dario.core.ids import random_id
+from dario.core.ids import new_id
 from dario.core.text import text_of
 
 _UNSEEN = object()
@@ -174,7 +174,8 @@ MEMO_BYTES = 8 << 20  # what the memo of turns read may hold (their bytes, and ~
 
 
 class Conversations:
-    """Assigns each call a conversation id (16 hex digits), its parent call and its sub-agents, per run.
+    """Assigns each call a conversation id (as a call's: time first, core/ids.py), its parent call and its
+    sub-agents, per run.
 
     A call's body may come as its raw bytes (a long one that nothing decoded before it was sent, parse.py):
     then its turns are sliced, not decoded, and each is read (decoded, reduced to what it says) only the
@@ -260,7 +261,7 @@ class Conversations:
                 found = self._states.get((run_id, hashes[k - 1]))
                 if found is not None:
                     break
-        turn = Turn(found[0], found[1]) if found else Turn(random_id(16))
+        turn = Turn(found[0], found[1]) if found else Turn(new_id())
         opened = self._open.get(run_id)
         if opened is None:
             opened = self._open[run_id] = deque(maxlen=self.max_open)
