@@ -456,11 +456,11 @@ def reference_phase(up: str, proxies: dict[str, str], m: dict, pids: dict[str, i
     before = {who: cpu_seconds(pid) for who, pid in pids.items()}
     raw = run_load({"mode": "latency", "n": m["ref_n"], "warmup": m["lat_warmup"], "targets": targets}, timeout=900)
     after = {who: cpu_seconds(pid) for who, pid in pids.items()}
-    calls = len(calls) * (m["ref_n"] + m["lat_warmup"])  # each proxy's, warm-up included (so is its CPU)
+    served = len(calls) * (m["ref_n"] + m["lat_warmup"])  # by each proxy, warm-up included (so is its CPU)
     # CPU a call, each proxy's own process (and children): the work behind its added time, with no other
     # process's wait in it. Calls arrive as they do in this phase, among the others' (caches cold).
-    cpu = {who: (after[who] - before[who]) / calls * 1e6 if after.get(who) is not None and before[who] is not None
-           else None for who in pids}
+    cpu = {who: (after[who] - before[who]) / served * 1e6 if None not in (before[who], after[who]) else None
+           for who in pids}
     s = {k: {"total": summary(v["total_ms"]), "ttfb": summary(v["ttfb_ms"])} for k, v in raw.items()}
     return {who: {"openai_plain": compare(s["o_plain_direct"]["total"], s[f"o_plain_{who}"]["total"], "p50"),
                   "anthropic_plain": compare(s["a_plain_direct"]["total"], s[f"a_plain_{who}"]["total"], "p50"),
