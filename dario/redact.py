@@ -24,7 +24,8 @@ _SHAPES = [
     r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*",  # JWTs
 ]
 _SHAPE = re.compile("|".join(f"(?:{p})" for p in _SHAPES))
-# Each shape starts with one of these: a text with none of them skips the shape scan (most bodies).
+# Every match of _SHAPE begins with one of these (its first characters after the \b), so it is tried only
+# where one stands (_shapes).
 _SHAPE_ANCHORS = ("sk-", "sk_", "gsk", "xai", "dario-run-", "AIza", "AKIA", "ASIA", "ghp_", "gho_", "ghu_", "ghs_",
                   "ghr_", "hf_", "pplx-", "nvapi-", "eyJ")
 # bearer tokens of any shape
@@ -79,7 +80,7 @@ def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
         text = mask_literals(text, extra_secrets)
     for a in _SHAPE_ANCHORS:  # a loop, not any(<generator>): this runs for every stored text
         if a in text:
-            text = _SHAPE.sub(MASK, text)
+            text = _shapes(text, a)
             break
     if not text.isascii():  # lowering may move positions: scan case-insensitively
         return _fields(_BEARER.sub(lambda m: m.group(1) + MASK, text), None)
@@ -88,6 +89,34 @@ def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:
         text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
         lowered = text.lower()
     return _fields(text, lowered)
+
+
+def _shapes(text: str, first: str) -> str:
+    """What _SHAPE.sub(MASK, text) gives, given the first anchor found in it (none before it is there):
+    the pattern is tried only where an anchor stands. sre has no scan for a set of literals, so sub() tried
+    every position (~18 ns a character: 6 ms on a 300 KB agent history, which nearly always holds a "sk_"
+    somewhere, as in "task_id"); str.find is C's. The same matches: sub() tries positions left to right from
+    the end of its last match, and no other position can start one."""
+    starts = []
+    for a in _SHAPE_ANCHORS[_SHAPE_ANCHORS.index(first):]:
+        i = text.find(a)
+        while i >= 0:
+            starts.append(i)
+            i = text.find(a, i + 1)
+    starts.sort()
+    out, last, match = [], 0, _SHAPE.match
+    for p in starts:
+        if p < last:
+            continue
+        m = match(text, p)  # \b still reads the character before p: match() sees the whole string
+        if m is not None:
+            out.append(text[last:p])
+            out.append(MASK)
+            last = m.end()
+    if not out:
+        return text
+    out.append(text[last:])
+    return "".join(out)
 
 
 def _fields(text: str, lowered: str | None) -> str:

@@ -419,6 +419,24 @@ def test_redaction_is_linear_on_long_runs_of_letters():
     subprocess.run([sys.executable, "-c", code], check=True, timeout=30)
 
 
+SHAPE_PIECES = ["sk-", "sk_", "gsk", "gsk_", "xai", "xai-", "dario-run-", "AIza", "AKIA", "ASIA", "ghp_", "gho_", "ghu_",
+                "ghs_", "ghr_", "hf_", "pplx-", "nvapi-", "eyJ", "eyJhbGci", ".", "-", "_", " ", "x", "X", "7", "abcdefgh",
+                "ABCDEFGH01234567", "0123456789abcdefghijklmnopqrstuv", "é", "\n", '"']
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(SHAPE_PIECES), max_size=40))
+@example(["x", "sk-", "abcdefgh", "-", "sk-", "abcdefgh"])  # a would-be match inside one \b refuses
+@example(["sk-", "abcdefgh", "gsk_", "abcdefgh"])  # matches that touch: the first eats the second's anchor
+def test_shapes_tried_at_their_anchors_mask_what_the_pattern_masks(parts):
+    """redact() tries the key shapes only where one of their anchors stands (6 ms -> 2.7 ms on a 300 KB agent
+    history); it must mask exactly what _SHAPE.sub masks trying every position."""
+    from dario import redact as r
+    text = "".join(parts)
+    first = next((a for a in r._SHAPE_ANCHORS if a in text), None)
+    assert (r._shapes(text, first) if first else text) == r._SHAPE.sub(MASK, text)
+
+
 PIECES = ["key", "KEY", "_key", "api_key", "x-api-key", "X-Goog-Api-Key", "authorization", "Authorization: Bearer ",
           "access-token", "secret", "_password", "my_", "-", "_", ":", "=", " ", '"', ",", "}", "abcdefgh",
           "12345678", "sk-ant-abcdefghijk", "eyJhbGciOi.eyJzdWIi.sig", "Bearer abc.def_ghi", "\\u002d", "tokenize",
