@@ -86,10 +86,16 @@ class Call:
         bytes and never needs the rest; translation, a renamed model and the cassette ask for it, and the
         conversation reads its turns from the bytes (`body_or_raw`)."""
         if self._body is None and self.head is not None:
-            self._body, exact = fastjson.decode(self.raw)
-            if not exact:
-                self.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
+            self._body = self.decode_whole()
         return self._body
+
+    def decode_whole(self) -> Any:
+        """The request's bytes decoded whole (fastjson.decode, raising as it does), noting a body that
+        json.dumps would refuse to re-serialise (inf: adapt.py)."""
+        body, exact = fastjson.decode(self.raw)
+        if not exact:
+            self.notes["json_inexact"] = True
+        return body
 
     @body.setter
     def body(self, value: dict | None) -> None:

@@ -52,9 +52,7 @@ def parse(call: Call) -> None:
     try:
         head = fastjson.head(call.raw, fields) if fields and len(call.raw) > HEAD_ONLY_ABOVE else None
         if head is None:  # the whole body, or what msgspec refuses (decided by decode(), as ever)
-            body, exact = fastjson.decode(call.raw) if call.raw else (None, True)
-            if not exact:
-                call.notes["json_inexact"] = True  # re-serialised by json.dumps, which refuses inf (adapt.py)
+            body = call.decode_whole() if call.raw else None
             if not isinstance(body, dict):
                 raise CallError(400, "request body must be a JSON object")
             call.body = head = body

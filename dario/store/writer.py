@@ -130,8 +130,8 @@ def main() -> int:
         return 2
     path, capture, cap, secrets = settings
     store = TelemetryStore(path)
-    # The writer's own connection: a page cache that holds the indexes' pages (conversations and models
-    # are spread over theirs, and so are the random call ids of stores written before ids began with the
+    # The writer's own connection: a page cache that holds the indexes' pages (models are spread over
+    # theirs, and so are the random call and conversation ids of stores written before ids began with the
     # time) and fewer, larger checkpoints (each one writes the pages back and syncs); commits themselves
     # stay durable as before (WAL, synchronous=NORMAL).
     store.conn.execute("PRAGMA cache_size=-16384")
